@@ -1,0 +1,1 @@
+"""Prometheus alerting rules, the SLO burn-rate rule generator and Alertmanager configuration."""

@@ -1,0 +1,1 @@
+"""Pure models over the store: SLOs, utilization, capacity, cost and reliability."""

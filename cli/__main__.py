@@ -1,0 +1,5 @@
+"""``python -m gpufleet``."""
+
+from gpufleet.main import run
+
+run()

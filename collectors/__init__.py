@@ -1,0 +1,1 @@
+"""Collectors: exposition parser, adapters onto the canonical schema, and the ingest path."""

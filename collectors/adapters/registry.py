@@ -1,0 +1,41 @@
+"""The lookup from a source family name to its canonical name, scale and label renames."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from gpufleet.collectors.adapters import engines, gpu
+
+__all__ = ["FamilyMap", "lookup", "ALL_MAPS"]
+
+
+class FamilyMap(NamedTuple):
+    """How one source family becomes canonical: ``value * scale``, labels renamed, labels added."""
+
+    canonical: str
+    scale: float
+    labels: dict[str, str]
+    extra_labels: dict[str, str]
+    source: str  # dcgm | gpufleet | vllm | sglang | ...
+
+
+def _build() -> dict[str, FamilyMap]:
+    maps: dict[str, FamilyMap] = {}
+    for name, canonical, scale, source in gpu.FAMILIES:
+        maps[name] = FamilyMap(canonical, scale, gpu.LABELS if source == "dcgm" else {}, {}, source)
+    for name, canonical, scale, source in engines.FAMILIES:
+        maps[name] = FamilyMap(canonical, scale, engines.LABELS[source], {"engine": source}, source)
+    return maps
+
+
+ALL_MAPS = _build()
+
+
+def lookup(family: str) -> FamilyMap | None:
+    """The map for a family, trying its name with and without ``_total``."""
+    found = ALL_MAPS.get(family)
+    if found is None and family.endswith("_total"):
+        found = ALL_MAPS.get(family[: -len("_total")])
+    if found is None:
+        found = ALL_MAPS.get(family + "_total")
+    return found

@@ -1,0 +1,85 @@
+"""Facts derived from one scrape's canonical series: GPUs, allocations, nodes, teams, probes.
+
+These feed the dimension tables; they are read from the same series that land as samples,
+so nothing reaches the store except through the exposition path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from gpufleet.core.store.batch import AllocationRow, Batch, GpuRow, NodeRow, ProbeRow
+
+__all__ = ["derive_dimensions", "mig_share"]
+
+MIG_SLICES = 7
+
+
+def mig_share(profile: str | None) -> float:
+    """Share of a GPU a MIG profile holds: ``3g.40gb`` -> 3/7; no profile -> the whole GPU."""
+    if not profile:
+        return 1.0
+    head = profile.split(".", 1)[0]
+    if "g" in head:
+        head = head.split("g", 1)[0].split("c")[-1]
+    try:
+        return min(int(head), MIG_SLICES) / MIG_SLICES
+    except ValueError:
+        return 1.0
+
+
+def derive_dimensions(batch: Batch) -> None:
+    """Fill ``batch.gpus``, ``allocations``, ``nodes``, ``namespaces`` and ``probes`` from its series."""
+    gpus: dict[str, GpuRow] = {}
+    # (gpu_uuid, mig instance) -> (profile, cluster, node, {(namespace, pod, container)})
+    units: dict[tuple[str, str], tuple[str | None, str | None, str | None, set[tuple[str, str, str]]]] = {}
+    for s in batch.series.values():
+        lab = s.labels
+        if s.metric.startswith("gpufleet_gpu_") and lab.get("gpu_uuid"):
+            uuid = lab["gpu_uuid"]
+            if uuid not in gpus:
+                gpus[uuid] = GpuRow(uuid, lab.get("cluster"), lab.get("node"), lab.get("gpu"),
+                                    lab.get("gpu_model"), None)
+            mig = lab.get("mig_instance", "")
+            unit = units.setdefault((uuid, mig), (lab.get("mig_profile"), lab.get("cluster"), lab.get("node"), set()))
+            if lab.get("pod"):
+                unit[3].add((lab.get("namespace", ""), lab["pod"], lab.get("container", "")))
+        elif s.metric == "gpufleet_node_info" and lab.get("node"):
+            count = lab.get("gpu_count")
+            batch.nodes.append(NodeRow(lab["node"], lab.get("cluster"), lab.get("provider"), lab.get("region"),
+                                       lab.get("instance_type"), lab.get("pricing_category"), lab.get("gpu_model"),
+                                       int(count) if count and count.isdigit() else None))
+        elif s.metric == "kube_namespace_labels" and lab.get("namespace"):
+            batch.namespaces[lab["namespace"]] = lab.get("label_team") or None
+    mig_gpus = {uuid for uuid, mig in units if mig}
+    for (uuid, mig), (profile, cluster, node, holders) in units.items():
+        if uuid in mig_gpus and not mig:
+            continue  # the parent of MIG instances is accounted for by its instances
+        share = mig_share(profile) if mig else 1.0
+        if not holders:
+            batch.allocations.append(AllocationRow(uuid, cluster, node, None, None, None, share))
+            continue
+        for ns, pod, container in sorted(holders):
+            batch.allocations.append(AllocationRow(uuid, cluster, node, ns or None, pod, container or None,
+                                                   share / len(holders)))
+    for uuid, row in gpus.items():
+        profiles = sorted({str(p) for (u, m), (p, *_rest) in units.items() if u == uuid and m and p})
+        batch.gpus.append(replace(row, mig_profile=",".join(profiles)) if profiles else row)
+    _probes(batch)
+
+
+def _probes(batch: Batch) -> None:
+    values = {sid: v for sid, _, v in batch.gauges}
+    for sid, s in batch.series.items():
+        if not s.metric.startswith("gpufleet_probe_") or sid not in values or s.metric == "gpufleet_probe_info":
+            continue
+        probe = s.metric.removeprefix("gpufleet_probe_")
+        unit = next((u for u in ("bytes_per_second", "flops", "ratio", "seconds") if probe.endswith(u)), "")
+        name = probe.removesuffix("_" + unit) if unit else probe
+        if s.labels.get("dtype"):
+            name = f"{name}_{s.labels['dtype']}"
+        if s.labels.get("collective"):
+            name = f"{name}_{s.labels['collective']}"
+        lab = s.labels
+        batch.probes.append(ProbeRow(lab.get("cluster"), lab.get("node"), lab.get("gpu_uuid"), lab.get("gpu_model"),
+                                     name, values[sid], unit))

@@ -1,0 +1,191 @@
+"""Turn one parsed scrape into a canonical :class:`Batch`.
+
+Prometheus' rules where they exist: a duplicate series keeps its first sample; a histogram
+whose buckets are not cumulative, or that lacks ``+Inf``, is rejected whole; NaN and infinite
+sample values are rejected (they would poison sums downstream). Every rejection names the
+series; the rest of the scrape lands.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gpufleet.collectors.adapters import FamilyMap, lookup
+from gpufleet.collectors.dimensions import derive_dimensions
+from gpufleet.collectors.exposition import ParseResult
+from gpufleet.collectors.target import Target
+from gpufleet.core.samples import Labels, MetricFamily
+from gpufleet.core.store.batch import Batch, SeriesDef, series_id_for
+
+__all__ = ["normalize", "Limits"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-scrape limits; a series over a label limit is rejected, the scrape goes on."""
+
+    max_labels: int = 30
+    max_label_value_length: int = 2048
+    max_samples: int = 200_000
+
+
+def normalize(result: ParseResult, target: Target, scrape_ts: float, *, interval_hint_s: float = 0.0,
+              limits: Limits = Limits()) -> Batch:
+    """Map a parse result onto canonical series and samples for ``target`` at ``scrape_ts``."""
+    batch = Batch(target.name, scrape_ts, interval_hint_s)
+    batch.rejected.extend(str(e) for e in result.errors)
+    # When a scrape carries both dialects (our exporter renders both), the native one wins.
+    present = set(result.families)
+    state = _State(batch, target, limits)
+    for fam in result.families.values():
+        fmap = lookup(fam.name)
+        if fmap is not None and fmap.source == "dcgm" and fmap.canonical in present:
+            continue
+        if state.total >= limits.max_samples:
+            batch.rejected.append(f"sample limit {limits.max_samples} reached; {fam.name} and later families dropped")
+            break
+        state.family(fam, fmap)
+    derive_dimensions(batch)
+    return batch
+
+
+# (target, metric, kind, raw labels, map source) -> series id and canonical labels. Scrapes of one target
+# repeat the same series, so this turns per-sample label work into one dict lookup.
+_SERIES_CACHE: dict[tuple[str, str, str, Labels, str | None], SeriesDef] = {}
+_SERIES_CACHE_MAX = 2_000_000
+
+
+class _State:
+    def __init__(self, batch: Batch, target: Target, limits: Limits) -> None:
+        self.batch = batch
+        self.target = target
+        self.limits = limits
+        self.seen: set[tuple[str, Labels]] = set()
+        self.total = 0
+
+    def series(self, metric: str, kind: str, raw: Labels, fmap: FamilyMap | None, source: str) -> int | None:
+        key = (self.target.name, metric, kind, raw, fmap.source if fmap else None)
+        sdef = _SERIES_CACHE.get(key)
+        if sdef is None or sdef.source_metric != source or self.target.labels != self._target_labels(sdef):
+            lim = self.limits
+            if raw and (len(raw) > lim.max_labels or max(len(v) for _, v in raw) > lim.max_label_value_length):
+                why = (f"{len(raw)} labels exceed the limit of {lim.max_labels}" if len(raw) > lim.max_labels
+                       else f"a label value exceeds {lim.max_label_value_length} characters")
+                self.batch.rejected.append(f"{source}{_fmt(raw)}: {why}")
+                return None
+            labels = self.labels(raw, fmap)
+            sdef = SeriesDef(series_id_for(self.target.name, metric, labels), metric, kind, self.target.name, labels,
+                             source)
+            if len(_SERIES_CACHE) >= _SERIES_CACHE_MAX:
+                _SERIES_CACHE.clear()
+            _SERIES_CACHE[key] = sdef
+        self.batch.series[sdef.series_id] = sdef
+        return sdef.series_id
+
+    def _target_labels(self, sdef: SeriesDef) -> dict[str, str]:
+        return {k: sdef.labels.get(k, "") for k in self.target.labels}
+
+    def labels(self, raw: Labels, fmap: FamilyMap | None) -> dict[str, str]:
+        if fmap is None:
+            out = dict(raw)
+        else:
+            out = {fmap.labels.get(k, k): v for k, v in raw}
+            out.update(fmap.extra_labels)
+        for k, v in self.target.labels.items():
+            out.setdefault(k, v)
+        return out
+
+    def check(self, name: str, raw: Labels, value: float, kind: str) -> bool:
+        why = None
+        if not math.isfinite(value) and not (kind == "gauge" and math.isinf(value)):
+            why = f"non-finite value {value}"
+        elif (name, raw) in self.seen:
+            why = "duplicate series in one scrape (first sample kept)"
+        if why:
+            self.batch.rejected.append(f"{name}{_fmt(raw)}: {why}")
+            return False
+        self.seen.add((name, raw))
+        return True
+
+    def family(self, fam: MetricFamily, fmap: FamilyMap | None) -> None:
+        base = fmap.canonical if fmap else fam.name
+        scale = fmap.scale if fmap else 1.0
+        if fam.type in ("histogram", "gaugehistogram"):
+            self.histogram(fam, fmap, base, scale)
+            return
+        for s in fam.samples:
+            if s.name.endswith("_created"):
+                continue
+            if fam.type == "counter" or (fam.type == "summary" and s.name != fam.name):
+                kind = "counter"
+                metric = _counter_name(s.name, fam.name, base)
+            else:
+                kind = "gauge"
+                metric = base if s.name == fam.name else s.name
+            if not self.check(s.name, s.labels, s.value, kind):
+                continue
+            value = s.value * scale
+            ts = s.timestamp if s.timestamp is not None else self.batch.scrape_ts
+            sid = self.series(metric, kind, s.labels, fmap, s.name)
+            if sid is None:
+                continue
+            (self.batch.counters if kind == "counter" else self.batch.gauges).append((sid, ts, value))
+            self.total += 1
+
+    def histogram(self, fam: MetricFamily, fmap: FamilyMap | None, base: str, scale: float) -> None:
+        groups: dict[Labels, list[tuple[float, float, float | None]]] = {}
+        for s in fam.samples:
+            if s.name.endswith("_created"):
+                continue
+            if not self.check(s.name, s.labels, s.value, "counter"):
+                continue
+            if s.name == fam.name + "_bucket":
+                le_text = dict(s.labels).get("le")
+                try:
+                    le = float(le_text) if le_text is not None else math.nan
+                except ValueError:
+                    le = math.nan
+                if math.isnan(le):
+                    self.batch.rejected.append(f"{s.name}{_fmt(s.labels)}: missing or invalid 'le' label")
+                    continue
+                rest = tuple((k, v) for k, v in s.labels if k != "le")
+                groups.setdefault(rest, []).append((le * (scale if math.isfinite(le) else 1.0), s.value, s.timestamp))
+            else:
+                suffix = s.name[len(fam.name):]
+                value = s.value * scale if suffix in ("_sum", "_gsum") else s.value
+                ts = s.timestamp if s.timestamp is not None else self.batch.scrape_ts
+                sid = self.series(base + suffix, "counter", s.labels, fmap, s.name)
+                if sid is None:
+                    continue
+                self.batch.counters.append((sid, ts, value))
+                self.total += 1
+        for rest, buckets in groups.items():
+            buckets.sort()
+            problem = None
+            if buckets[-1][0] != math.inf:
+                problem = "histogram has no le=\"+Inf\" bucket"
+            elif any(b[1] < a[1] for a, b in zip(buckets, buckets[1:], strict=False)):
+                problem = "histogram buckets are not cumulative"
+            if problem:
+                self.batch.rejected.append(f"{fam.name}_bucket{_fmt(rest)}: {problem}; the histogram was dropped")
+                continue
+            sid = self.series(base, "histogram", rest, fmap, fam.name)
+            if sid is None:
+                continue
+            for le, value, at in buckets:
+                self.batch.buckets.append((sid, at if at is not None else self.batch.scrape_ts, le, value))
+            self.total += len(buckets)
+
+
+def _counter_name(sample: str, family: str, base: str) -> str:
+    """Canonical counter names end in ``_total``; summary ``_sum``/``_count`` keep their suffix."""
+    if sample != family and not sample.endswith("_total") and sample.startswith(family):
+        return base + sample[len(family):]
+    return base if base.endswith("_total") else base + "_total"
+
+
+def _fmt(labels: Iterable[tuple[str, str]]) -> str:
+    pairs = list(labels)
+    return "{" + ",".join(f'{k}="{v}"' for k, v in pairs) + "}" if pairs else ""

@@ -1,0 +1,1 @@
+"""Shared core: value types, metric names, the store, configuration and the simulated fleet."""

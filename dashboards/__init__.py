@@ -1,0 +1,1 @@
+"""The Streamlit FinOps app and the Grafana dashboards."""

@@ -1,0 +1,1 @@
+"""Node agent: NVML and GPM sampling, XID events, pod attribution, /metrics and OTLP."""

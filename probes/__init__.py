@@ -1,0 +1,1 @@
+"""Probe kernels that measure what each GPU can do, and degraded-GPU verdicts."""
