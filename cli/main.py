@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import sys
 import time
@@ -139,6 +141,34 @@ def report_summary(
     for k, v in facts.items():
         table.add_row(k, f"{v:,}" if isinstance(v, int) else str(v))
     out.print(table)
+
+
+# Each part adds its commands through ``register(app, report_app)`` in its own cli module.
+PART_COMMANDS = (
+    "gpufleet.exporters.cli",
+    "gpufleet.collectors.cli",
+    "gpufleet.probes.cli",
+    "gpufleet.analytics.slo.cli",
+    "gpufleet.analytics.cost.cli",
+    "gpufleet.analytics.capacity.cli",
+    "gpufleet.dashboards.cli",
+    "gpufleet.alerts.cli",
+    "gpufleet.deploy_cli",
+)
+
+
+def _register_parts() -> None:
+    for name in PART_COMMANDS:
+        try:
+            found = importlib.util.find_spec(name)
+        except ModuleNotFoundError:  # its parent package is not there
+            found = None
+        if found is None:
+            continue
+        importlib.import_module(name).register(app, report_app)
+
+
+_register_parts()
 
 
 def main(argv: list[str] | None = None) -> int:
