@@ -26,7 +26,6 @@ _SUFFIXES = {
 _ESCAPES = {"\\": "\\", '"': '"', "n": "\n"}
 # Fast path for the common line shape; anything it does not fully explain goes to the exact parser.
 _FAST_LINE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^{}#]*)\})?[ \t]+(\S+)(?:[ \t]+(\S+))?[ \t]*$")
-_PAIR = re.compile(r'[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*"((?:[^"\\]|\\.)*)"[ \t]*(?:,|$)')
 _UNESCAPE = re.compile(r"\\(.)")
 
 
@@ -130,17 +129,25 @@ def _parse_labels(text: str, pos: int) -> tuple[dict[str, str], int]:
 
 
 # Label bodies repeat scrape after scrape (the same series), so parse each distinct one once,
-# as Prometheus' scrape cache does.
+# as Prometheus' scrape cache does. ``_MISS`` marks a body not seen yet; ``None`` one the fast
+# path cannot explain (the exact parser then decides and names the problem).
 _LABEL_CACHE: dict[str, tuple[tuple[str, str], ...] | None] = {}
 _LABEL_CACHE_MAX = 1_000_000
+_MISS: object = object()
+_PAIR_FIND = re.compile(
+    r'[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*"([^"\\\n]*(?:\\[^\n][^"\\\n]*)*)"[ \t]*(?:,|$)|(.)', re.S)
+
+
+def clear_cache() -> None:
+    """Forget every remembered label body (used by benchmarks to measure a cold parse)."""
+    _LABEL_CACHE.clear()
 
 
 def _fast_labels(body: str) -> tuple[tuple[str, str], ...] | None:
     """Sorted label pairs of a well-formed label body, or None to defer to the exact parser."""
-    try:
-        return _LABEL_CACHE[body]
-    except KeyError:
-        pass
+    found = _LABEL_CACHE.get(body, _MISS)
+    if found is not _MISS:
+        return found  # type: ignore[return-value]
     if len(_LABEL_CACHE) >= _LABEL_CACHE_MAX:
         _LABEL_CACHE.clear()
     found = _LABEL_CACHE[body] = _scan_labels(body)
@@ -148,25 +155,49 @@ def _fast_labels(body: str) -> tuple[tuple[str, str], ...] | None:
 
 
 def _scan_labels(body: str) -> tuple[tuple[str, str], ...] | None:
-    pairs = []
-    pos = 0
-    n = len(body)
-    match = _PAIR.match
-    while pos < n:
-        m = match(body, pos)
-        if m is None:
-            return None
-        value = m.group(2)
-        if "\\" in value:
-            value = _UNESCAPE.sub(lambda e: _ESCAPES.get(e.group(1), "\\" + e.group(1)), value)
-        pairs.append((m.group(1), value))
-        pos = m.end()
-    if body.rstrip().endswith(",") and not pairs:
-        return None
+    pairs = _split_labels(body) if "\\" not in body and "\n" not in body else None
+    if pairs is None:
+        pairs = []
+        for name, value, junk in _PAIR_FIND.findall(body):
+            if junk:
+                return None
+            pairs.append((name, _UNESCAPE.sub(_unescape_one, value) if "\\" in value else value))
     pairs.sort()
-    if any(a[0] == b[0] for a, b in zip(pairs, pairs[1:], strict=False)):
+    if len({k for k, _ in pairs}) != len(pairs):
         return None
     return tuple(pairs)
+
+
+_GOOD_NAMES: set[str] = set()
+
+
+def _split_labels(body: str) -> list[tuple[str, str]] | None:
+    """The common shape ``a="x",b="y"`` without escapes, by splitting; None when it is anything else."""
+    parts = body.split('",')
+    last = parts[-1]
+    if last:
+        if last[-1] != '"':
+            return None
+        parts[-1] = last[:-1]
+    else:
+        parts.pop()  # a trailing comma
+    pairs = []
+    for part in parts:
+        name, sep, value = part.partition('="')
+        if not sep or '"' in value:
+            return None
+        if name not in _GOOD_NAMES:
+            if _LABEL_NAME.fullmatch(name) is None:
+                return None
+            if len(_GOOD_NAMES) > 100_000:
+                _GOOD_NAMES.clear()
+            _GOOD_NAMES.add(name)
+        pairs.append((name, value))
+    return pairs
+
+
+def _unescape_one(m: re.Match[str]) -> str:
+    return _ESCAPES.get(m.group(1), "\\" + m.group(1))
 
 
 def _parse_sample_line(
@@ -220,107 +251,129 @@ def _parse_exemplar(text: str) -> Exemplar:
     return Exemplar(tuple(sorted(labels.items())), parse_value(parts[0]), ts)
 
 
-def _fast_sample(line: str, openmetrics: bool) -> Sample | None:
-    m = _FAST_LINE.match(line)
-    if m is None:
-        return None
-    name, body, value_text, ts_text = m.groups()
-    labels: tuple[tuple[str, str], ...] = ()
-    if body:
-        found = _fast_labels(body)
-        if found is None:
-            return None
-        labels = found
-    try:
-        value = float(value_text)
-    except ValueError:
-        return None
-    if "_" in value_text or value_text.lower().lstrip("+-") in ("infinity",):
-        return None
-    ts = None
-    if ts_text is not None:
-        try:
-            ts = float(ts_text)
-        except ValueError:
-            return None
-        if not math.isfinite(ts) or "_" in ts_text:
-            return None
-        ts = ts if openmetrics else ts / 1000.0
-    return Sample(name, labels, value, ts)
-
-
 def parse(text: str, *, openmetrics: bool | None = None) -> ParseResult:
     """Parse an exposition payload. ``openmetrics=None`` detects the format by ``# EOF``."""
     result = ParseResult()
     if openmetrics is None:
         openmetrics = text.rstrip().endswith("# EOF")
     result.openmetrics = openmetrics
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
     types: dict[str, str] = {}
     families = result.families
+    errors = result.errors
     seen_eof = False
     family_of: dict[str, str] = {}
-    for lineno, raw in enumerate(text.split("\n"), start=1):
-        line = raw.rstrip("\r")
-        if not line.strip():
+    fast = _FAST_LINE.match
+    cache_get = _LABEL_CACHE.get
+    miss = _MISS
+    new_sample = tuple.__new__
+    ts_scale = 1.0 if openmetrics else 0.001
+    fam_name = ""
+    fam_samples: list[Sample] = []
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if not line:
             continue
         if seen_eof:
-            result.errors.append(ParseError(lineno, line, "content after '# EOF'"))
+            if line.strip():
+                errors.append(ParseError(lineno, line, "content after '# EOF'"))
             continue
-        if line.startswith("#"):
-            fields = line.split(None, 3)
-            if line.strip() == "# EOF":
+        if line[0] == "#":
+            if line.rstrip() == "# EOF":
                 seen_eof = True
-                continue
-            if len(fields) < 3 or fields[1] not in ("TYPE", "HELP", "UNIT"):
-                continue  # a plain comment
-            keyword, fname = fields[1], fields[2]
-            if not _METRIC_NAME.fullmatch(fname):
-                result.errors.append(ParseError(lineno, line, f"invalid metric name in # {keyword}"))
-                continue
-            arg = fields[3] if len(fields) > 3 else ""
-            fam = families.get(fname)
-            if keyword == "TYPE":
-                mtype = arg.strip().lower()
-                if mtype not in _TYPES:
-                    result.errors.append(ParseError(lineno, line, f"unknown metric type {arg.strip()!r}"))
-                    continue
-                if fname in types:
-                    result.errors.append(ParseError(lineno, line, f"second # TYPE for {fname}"))
-                    continue
-                mtype = "untyped" if mtype == "unknown" else mtype
-                types[fname] = mtype
-                family_of.clear()
-                if fam is None:
-                    fam = families[fname] = MetricFamily(fname)
-                elif fam.samples:
-                    result.errors.append(ParseError(lineno, line, f"# TYPE for {fname} after its samples"))
-                    continue
-                fam.type = mtype
-            elif keyword == "HELP":
-                if fam is None:
-                    fam = families[fname] = MetricFamily(fname)
-                fam.help = arg.replace("\\n", "\n").replace("\\\\", "\\")
             else:
-                if fam is None:
-                    fam = families[fname] = MetricFamily(fname)
-                fam.unit = arg.strip()
+                fam_name = ""
+                _header(line, lineno, result, types, family_of)
             continue
-        sample = _fast_sample(line, openmetrics)
+        m = fast(line)
+        sample: Sample | None = None
+        if m is not None:
+            name, body, value_text, ts_text = m.groups()
+            labels = () if body is None else cache_get(body, miss)
+            if labels is miss:
+                labels = _fast_labels(body)
+            if labels is not None and "_" not in value_text:
+                try:
+                    value = float(value_text)
+                    ts = None if ts_text is None else _timestamp(ts_text) * ts_scale
+                    sample = new_sample(Sample, (name, labels, value, ts, None))
+                except ValueError:
+                    sample = None
         if sample is None:
-            try:
-                name, labels, value, ts, exemplar = _parse_sample_line(line, openmetrics)
-            except ValueError as exc:
-                result.errors.append(ParseError(lineno, line, str(exc)))
+            if not line.strip():
                 continue
-            sample = Sample(name, tuple(sorted(labels.items())), value, ts, exemplar)
-        known = family_of.get(sample.name)
+            try:
+                name, labels_d, value, ts, exemplar = _parse_sample_line(line, openmetrics)
+            except ValueError as exc:
+                errors.append(ParseError(lineno, line, str(exc)))
+                continue
+            sample = Sample(name, tuple(sorted(labels_d.items())), value, ts, exemplar)
+        if name == fam_name:
+            fam_samples.append(sample)
+            continue
+        known = family_of.get(name)
         if known is None:
-            known = family_of[sample.name] = family_name_of(sample.name, types)
-        fname = known
-        fam = families.get(fname)
+            known = family_of[name] = family_name_of(name, types)
+        fam = families.get(known)
+        if fam is None:
+            fam = families[known] = MetricFamily(known)
+        fam_name = name
+        fam_samples = fam.samples
+        fam_samples.append(sample)
+    if openmetrics and not seen_eof:
+        errors.append(ParseError(0, "", "OpenMetrics payload does not end with '# EOF'"))
+    return result
+
+
+def _timestamp(text: str) -> float:
+    if "_" in text:
+        raise ValueError(text)
+    ts = float(text)
+    if ts != ts or ts in (math.inf, -math.inf):
+        raise ValueError(text)
+    return ts
+
+
+def _header(line: str, lineno: int, result: ParseResult, types: dict[str, str], family_of: dict[str, str]) -> None:
+    """Apply a ``# TYPE``, ``# HELP`` or ``# UNIT`` line; other comments are ignored."""
+    families = result.families
+    fields = line.split(None, 3)
+    if len(fields) < 3 or fields[1] not in ("TYPE", "HELP", "UNIT"):
+        return
+    keyword, fname = fields[1], fields[2]
+    if not _METRIC_NAME.fullmatch(fname):
+        result.errors.append(ParseError(lineno, line, f"invalid metric name in # {keyword}"))
+        return
+    arg = fields[3] if len(fields) > 3 else ""
+    fam = families.get(fname)
+    if keyword == "TYPE":
+        mtype = arg.strip().lower()
+        if mtype not in _TYPES:
+            result.errors.append(ParseError(lineno, line, f"unknown metric type {arg.strip()!r}"))
+            return
+        if fname in types:
+            result.errors.append(ParseError(lineno, line, f"second # TYPE for {fname}"))
+            return
+        mtype = "untyped" if mtype == "unknown" else mtype
+        if fam is not None and fam.samples:
+            result.errors.append(ParseError(lineno, line, f"# TYPE for {fname} after its samples"))
+            return
+        types[fname] = mtype
+        family_of.clear()
         if fam is None:
             fam = families[fname] = MetricFamily(fname)
-        fam.samples.append(sample)
-    if openmetrics and not seen_eof:
-        result.errors.append(ParseError(0, "", "OpenMetrics payload does not end with '# EOF'"))
-    return result
+        fam.type = mtype
+    elif keyword == "HELP":
+        if fam is None:
+            fam = families[fname] = MetricFamily(fname)
+        fam.help = _unescape_help(arg)
+    else:
+        if fam is None:
+            fam = families[fname] = MetricFamily(fname)
+        fam.unit = arg.strip()
+
+
+def _unescape_help(text: str) -> str:
+    if "\\" not in text:
+        return text
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else "\\" if m.group(1) == "\\" else m.group(0), text)

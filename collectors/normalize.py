@@ -51,9 +51,9 @@ def normalize(result: ParseResult, target: Target, scrape_ts: float, *, interval
     return batch
 
 
-# (target, metric, kind, raw labels, map source) -> series id and canonical labels. Scrapes of one target
-# repeat the same series, so this turns per-sample label work into one dict lookup.
-_SERIES_CACHE: dict[tuple[str, str, str, Labels, str | None], SeriesDef] = {}
+# ((target, target labels), metric, kind, raw labels, sample name) -> series definition. Scrapes of one
+# target repeat the same series, so this turns per-sample label work into one dict lookup.
+_SERIES_CACHE: dict[tuple[tuple[str, Labels], str, str, Labels, str], SeriesDef] = {}
 _SERIES_CACHE_MAX = 2_000_000
 
 
@@ -64,11 +64,12 @@ class _State:
         self.limits = limits
         self.seen: set[tuple[str, Labels]] = set()
         self.total = 0
+        self.tkey = (target.name, tuple(sorted(target.labels.items())))
 
     def series(self, metric: str, kind: str, raw: Labels, fmap: FamilyMap | None, source: str) -> int | None:
-        key = (self.target.name, metric, kind, raw, fmap.source if fmap else None)
+        key = (self.tkey, metric, kind, raw, source)
         sdef = _SERIES_CACHE.get(key)
-        if sdef is None or sdef.source_metric != source or self.target.labels != self._target_labels(sdef):
+        if sdef is None:
             lim = self.limits
             if raw and (len(raw) > lim.max_labels or max(len(v) for _, v in raw) > lim.max_label_value_length):
                 why = (f"{len(raw)} labels exceed the limit of {lim.max_labels}" if len(raw) > lim.max_labels
@@ -83,9 +84,6 @@ class _State:
             _SERIES_CACHE[key] = sdef
         self.batch.series[sdef.series_id] = sdef
         return sdef.series_id
-
-    def _target_labels(self, sdef: SeriesDef) -> dict[str, str]:
-        return {k: sdef.labels.get(k, "") for k in self.target.labels}
 
     def labels(self, raw: Labels, fmap: FamilyMap | None) -> dict[str, str]:
         if fmap is None:
@@ -136,22 +134,21 @@ class _State:
 
     def histogram(self, fam: MetricFamily, fmap: FamilyMap | None, base: str, scale: float) -> None:
         groups: dict[Labels, list[tuple[float, float, float | None]]] = {}
+        bucket_name = fam.name + "_bucket"
         for s in fam.samples:
             if s.name.endswith("_created"):
                 continue
             if not self.check(s.name, s.labels, s.value, "counter"):
                 continue
-            if s.name == fam.name + "_bucket":
-                le_text = dict(s.labels).get("le")
-                try:
-                    le = float(le_text) if le_text is not None else math.nan
-                except ValueError:
-                    le = math.nan
-                if math.isnan(le):
+            if s.name == bucket_name:
+                split = _LE_SPLIT.get(s.labels)
+                if split is None:
+                    split = _split_le(s.labels)
+                le, rest = split
+                if le != le:
                     self.batch.rejected.append(f"{s.name}{_fmt(s.labels)}: missing or invalid 'le' label")
                     continue
-                rest = tuple((k, v) for k, v in s.labels if k != "le")
-                groups.setdefault(rest, []).append((le * (scale if math.isfinite(le) else 1.0), s.value, s.timestamp))
+                groups.setdefault(rest, []).append((le * scale if le != math.inf else le, s.value, s.timestamp))
             else:
                 suffix = s.name[len(fam.name):]
                 value = s.value * scale if suffix in ("_sum", "_gsum") else s.value
@@ -177,6 +174,22 @@ class _State:
             for le, value, at in buckets:
                 self.batch.buckets.append((sid, at if at is not None else self.batch.scrape_ts, le, value))
             self.total += len(buckets)
+
+
+_LE_SPLIT: dict[Labels, tuple[float, Labels]] = {}
+
+
+def _split_le(labels: Labels) -> tuple[float, Labels]:
+    """A bucket's bound and its other labels (NaN for a missing or invalid ``le``), remembered."""
+    le_text = dict(labels).get("le")
+    try:
+        le = float(le_text) if le_text is not None else math.nan
+    except ValueError:
+        le = math.nan
+    if len(_LE_SPLIT) > 1_000_000:
+        _LE_SPLIT.clear()
+    found = _LE_SPLIT[labels] = (le, tuple((k, v) for k, v in labels if k != "le"))
+    return found
 
 
 def _counter_name(sample: str, family: str, base: str) -> str:
