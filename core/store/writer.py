@@ -24,7 +24,7 @@ from gpufleet.core.store.schema import DDL, SCHEMA_VERSION
 __all__ = ["StoreWriter", "WriteReport", "StoreError", "SCALAR"]
 
 SCALAR = -math.inf  # the ``le`` key of a plain counter in series_state
-MAX_INTERVAL_S = 300.0  # a gap longer than this is a gap, not GPU time (Prometheus' staleness window)
+MAX_INTERVAL_S = 300.0  # Prometheus' staleness window: a longer gap is not GPU time
 
 
 class StoreError(RuntimeError):
@@ -129,7 +129,9 @@ class StoreWriter:
                     new_series[sid] = sdef
             accepted = self._deltas(b, known_target, new_state, rows, report)
             prev = target_last.get(b.target)
-            interval = min(b.scrape_ts - prev, MAX_INTERVAL_S) if prev is not None else b.interval_hint_s
+            # A gap longer than the staleness window (or twice the target's own interval) is a gap.
+            cap = max(MAX_INTERVAL_S, 2 * b.interval_hint_s)
+            interval = min(b.scrape_ts - prev, cap) if prev is not None else b.interval_hint_s
             target_last[b.target] = max(b.scrape_ts, prev or b.scrape_ts)
             rows.add_dimensions(b, max(interval, 0.0))
             rows.batches.append((b.target, b.scrape_ts, accepted, len(b.rejected) + rows.rejected_in_batch))

@@ -120,9 +120,10 @@ def test_rollups_and_retention(tmp_path):
         assert w.con.execute("SELECT count(*) FROM gauges_1h WHERE max = 100").fetchone()[0] == 1
         # retention counts back from the newest sample
         from gpufleet.core.store import Retention
-        maintain(w.con, Retention(raw_days=1 / 24))
-        oldest = w.con.execute("SELECT min(epoch(ts)) FROM gauges").fetchone()[0]
-        assert oldest >= base + 239 * 30 - 3600
+        maintain(w.con, Retention(raw_days=1 / 48))  # 30 min back from the newest, cut on the hour
+        oldest, n = w.con.execute("SELECT min(epoch(ts)), count(*) FROM gauges").fetchone()
+        assert oldest == base + 3600 and n == 120
+        assert w.con.execute("SELECT count(*) FROM gauges_1h WHERE max = 100").fetchone()[0] == 1  # rollup kept
 
 
 def test_read_only_open_of_a_missing_store_is_a_clear_error(tmp_path):
@@ -135,3 +136,18 @@ def test_summary_of_empty_store(tmp_path):
     with open_readonly(tmp_path / "s.duckdb") as con:
         s = summary(con)
     assert s["gpus"] == 0 and s["samples"] == 0 and s["start"] is None
+
+
+def test_late_data_does_not_erase_rollups_of_dropped_raw(tmp_path):
+    from gpufleet.core.store import Retention
+    with StoreWriter(tmp_path / "s.duckdb") as w:
+        base = 1_700_000_000 // 3600 * 3600
+        ingest(w, [scrape(base + h * 3600, f"g {h}\n") for h in range(48)])
+        maintain(w.con, Retention(raw_days=1))
+        hours_before = w.con.execute("SELECT count(*) FROM gauges_1h").fetchone()[0]
+        assert hours_before == 48
+        assert w.con.execute("SELECT count(*) FROM gauges").fetchone()[0] <= 25  # raw cut on an hour
+        ingest(w, [Scrape(Target("late"), base + 600, "g 7\n")])  # far behind the raw horizon
+        maintain(w.con, Retention(raw_days=1))
+        rows = w.con.execute("SELECT count(*) FROM gauges_1h").fetchone()[0]
+        assert rows == 49  # every old bucket kept, plus the late target's
