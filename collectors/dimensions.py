@@ -76,10 +76,9 @@ def _probes(batch: Batch) -> None:
         probe = s.metric.removeprefix("gpufleet_probe_")
         unit = next((u for u in ("bytes_per_second", "flops", "ratio", "seconds") if probe.endswith(u)), "")
         name = probe.removesuffix("_" + unit) if unit else probe
-        if s.labels.get("dtype"):
-            name = f"{name}_{s.labels['dtype']}"
-        if s.labels.get("collective"):
-            name = f"{name}_{s.labels['collective']}"
+        for qualifier in ("dtype", "collective", "direction", "kernel", "verdict"):
+            if s.labels.get(qualifier):
+                name = f"{name}_{s.labels[qualifier]}"
         lab = s.labels
         batch.probes.append(ProbeRow(lab.get("cluster"), lab.get("node"), lab.get("gpu_uuid"), lab.get("gpu_model"),
                                      name, values[sid], unit))
