@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gpufleet.collectors.adapters import FamilyMap, lookup
+from gpufleet.collectors.adapters.engines import LABEL_SPLITS
+from gpufleet.collectors.adapters.registry import split_for
 from gpufleet.collectors.dimensions import derive_dimensions
 from gpufleet.collectors.exposition import ParseResult
 from gpufleet.collectors.target import Target
@@ -113,9 +115,15 @@ class _State:
         if fam.type in ("histogram", "gaugehistogram"):
             self.histogram(fam, fmap, base, scale)
             return
+        splits = fmap is None and fam.name in LABEL_SPLITS
         for s in fam.samples:
             if s.name.endswith("_created"):
                 continue
+            if splits:
+                found = split_for(fam.name, s.labels)
+                if found is not None:
+                    self.split_sample(s.name, found[0], found[1], s.labels, s.value, s.timestamp)
+                    continue
             if fam.type == "counter" or (fam.type == "summary" and s.name != fam.name):
                 kind = "counter"
                 metric = _counter_name(s.name, fam.name, base)
@@ -131,6 +139,17 @@ class _State:
                 continue
             (self.batch.counters if kind == "counter" else self.batch.gauges).append((sid, ts, value))
             self.total += 1
+
+    def split_sample(self, name: str, fmap: FamilyMap, rest: Labels, raw: Labels, value: float,
+                     at: float | None) -> None:
+        """One gauge of a label-keyed family (TensorRT-LLM's backend) under its canonical name."""
+        if not self.check(name, raw, value, "gauge"):
+            return
+        sid = self.series(fmap.canonical, "gauge", rest, fmap, name)
+        if sid is None:
+            return
+        self.batch.gauges.append((sid, at if at is not None else self.batch.scrape_ts, value))
+        self.total += 1
 
     def histogram(self, fam: MetricFamily, fmap: FamilyMap | None, base: str, scale: float) -> None:
         groups: dict[Labels, list[tuple[float, float, float | None]]] = {}
@@ -196,7 +215,7 @@ def _counter_name(sample: str, family: str, base: str) -> str:
     """Canonical counter names end in ``_total``; summary ``_sum``/``_count`` keep their suffix."""
     if sample != family and not sample.endswith("_total") and sample.startswith(family):
         return base + sample[len(family):]
-    return base if base.endswith("_total") else base + "_total"
+    return base if base.endswith(("_total", "_sum", "_count")) else base + "_total"
 
 
 def _fmt(labels: Iterable[tuple[str, str]]) -> str:
