@@ -1,0 +1,5 @@
+"""Streamlit entry script: ``streamlit run app.py -- --db PATH`` (``gpufleet dashboard`` does this)."""
+
+from gpufleet.dashboards.shell import main
+
+main()

@@ -1,0 +1,31 @@
+"""What a page is given: the store, its facts, the filters and the window they select (no Streamlit)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from gpufleet.dashboards.data import StoreInfo
+from gpufleet.dashboards.filters import Filters
+
+__all__ = ["Context", "store_mtime"]
+
+
+def store_mtime(db: str | Path) -> float:
+    """Newest modification time of the store and its write-ahead log: the cache key of every query."""
+    times = [os.stat(p).st_mtime_ns for p in (Path(db), Path(f"{db}.wal")) if p.exists()]
+    return max(times, default=0) / 1e9
+
+
+@dataclass(frozen=True)
+class Context:
+    """A page's inputs."""
+
+    db: str
+    mtime: float
+    info: StoreInfo
+    filters: Filters
+    start: datetime
+    end: datetime

@@ -1,0 +1,21 @@
+"""Cost page."""
+
+from __future__ import annotations
+
+import streamlit as st  # noqa: TID251
+
+from gpufleet.dashboards.context import Context
+from gpufleet.dashboards.views.common import available, unavailable
+
+__all__ = ["render"]
+
+MODULE = "gpufleet.analytics.cost"
+
+
+def render(ctx: Context) -> None:
+    """Draw the Cost page."""
+    st.header("Cost")
+    if not available(MODULE):
+        unavailable("Cost", MODULE)
+        return
+    unavailable("Cost", MODULE)
