@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from gpufleet.core.simfleet import FleetConfig, SimulatedFleet
 from gpufleet.core.simfleet.probes import simulate_probes
 from gpufleet.probes.results import CollectiveResult, GpuResult, Measurement, ProbeRun

@@ -1,0 +1,1 @@
+"""Probe kernels (torch imported lazily, inside each function): HBM, matmul, PCIe, NCCL."""
