@@ -1,0 +1,1 @@
+"""Default price catalog shipped with gpufleet (prices.yaml)."""

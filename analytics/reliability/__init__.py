@@ -1,0 +1,1 @@
+"""Fleet reliability: failure taxonomy, MTTF, ETTR and goodput, lemon-node detection."""
