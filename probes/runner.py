@@ -15,7 +15,7 @@ from gpufleet.probes.results import CollectiveResult, GpuResult, Measurement, Pr
 from gpufleet.probes.specs import MATMUL_DTYPES, GpuPeaks, UnknownGpuModel, pcie_link_bytes_per_second, resolve_spec
 from gpufleet.probes.stats import COLLECTIVES
 
-__all__ = ["Suite", "SUITES", "GpuBusy", "run_suite", "probe_device", "node_name"]
+__all__ = ["Suite", "SUITES", "GpuBusy", "check_busy", "run_suite", "probe_device", "node_name"]
 
 MiB = 1 << 20
 
@@ -48,6 +48,16 @@ SUITES: dict[str, Suite] = {
 
 class GpuBusy(RuntimeError):
     """Another process computes on the GPU and ``force`` was not given."""
+
+
+def check_busy(busy: dict[int, list[int]], uuids: dict[int, str], *, force: bool) -> None:
+    """Raise :class:`GpuBusy` naming each GPU (index -> other pids in ``busy``) that others use, unless ``force``."""
+    taken = {i: p for i, p in sorted(busy.items()) if p}
+    if taken and not force:
+        which = "; ".join(f"GPU {i} ({uuids.get(i, '?')}) runs pids {', '.join(map(str, p))}"
+                          for i, p in taken.items())
+        raise GpuBusy(f"{which}: probing would disturb that work and read low. Run when the GPU is free, "
+                      f"or pass --force (the verdict then says the GPU was shared)")
 
 
 def node_name() -> str:
@@ -130,11 +140,7 @@ def run_suite(suite: str = "quick", devices: Sequence[int] | None = None, *, for
     node = node or node_name()
     idents = {i: _gpu_identity(i) for i in indices}
     busy = {i: nvml.other_processes(idents[i][0]) or [] for i in indices}
-    taken = {i: p for i, p in busy.items() if p}
-    if taken and not force:
-        which = "; ".join(f"GPU {i} ({idents[i][0]}) runs pids {', '.join(map(str, p))}" for i, p in taken.items())
-        raise GpuBusy(f"{which}: probing would disturb that work and read low. Run when the GPU is free, "
-                      f"or pass --force (the verdict then says the GPU was shared)")
+    check_busy(busy, {i: idents[i][0] for i in indices}, force=force)
     say = on_progress or (lambda _msg: None)
     started = time.time()
     notes: list[str] = []
