@@ -1,0 +1,1 @@
+"""Grafana dashboards (JSON) and provisioning files, generated from :mod:`.panels` by :mod:`.build`."""

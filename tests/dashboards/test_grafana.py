@@ -1,0 +1,118 @@
+import json
+import re
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from gpufleet.core.simfleet import FleetConfig
+from gpufleet.dashboards.grafana.build import HERE, render_all
+from gpufleet.dashboards.grafana.fleet import fleet_dashboard
+from gpufleet.dashboards.grafana.fleet import rows as fleet_rows
+from gpufleet.dashboards.grafana.serving import rows as serving_rows
+from gpufleet.dashboards.grafana.serving import serving_dashboard
+
+from .conftest import free_port, stop, wait_http
+from .promfleet import FleetServer
+
+# Values Grafana would substitute: "All" for every query variable, the defaults for the SLO thresholds.
+SUBST = {"$cluster": ".*", "$node": ".*", "$namespace": ".*", "$model": ".*", "$__rate_interval": "30s",
+         "$__range": "1m", "$ttft_slo": "2.5", "$itl_slo": "0.1"}
+
+
+def substitute(expr: str) -> str:
+    for k in sorted(SUBST, key=len, reverse=True):
+        expr = expr.replace(k, SUBST[k])
+    return expr
+
+
+def panel_queries(doc):
+    for p in doc["panels"]:
+        for t in p.get("targets", []):
+            yield p["title"], t["expr"]
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory):
+    """Debian's prometheus on loopback, scraping a 2-node simulated fleet every second."""
+    tmp = tmp_path_factory.mktemp("prom")
+    with FleetServer(FleetConfig(nodes=2, fault_scale=5.0)) as fleet:
+        (tmp / "prometheus.yml").write_text("global:\n  scrape_interval: 2s\n  scrape_timeout: 2s\n"
+                                            + fleet.scrape_configs())
+        port = free_port()
+        proc = subprocess.Popen(["prometheus", f"--config.file={tmp / 'prometheus.yml'}",
+                                 f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_http(f"{url}/-/ready", proc)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:  # wait for enough scrapes of every target for rate() over 30s
+                r = httpx.get(f"{url}/api/v1/query", params={"query": "min(count_over_time(up[30s]))"}).json()
+                if r["data"]["result"] and float(r["data"]["result"][0]["value"][1]) >= 5:
+                    break
+                time.sleep(0.5)
+            yield url
+        finally:
+            stop(proc)
+
+
+def query(url: str, expr: str) -> dict:
+    return httpx.get(f"{url}/api/v1/query", params={"query": expr}, timeout=10).json()
+
+
+@pytest.mark.parametrize("make", [fleet_dashboard, serving_dashboard])
+def test_every_panel_query_parses_and_main_panels_return_data(prometheus, make):
+    doc = make()
+    assert len(list(panel_queries(doc))) >= 12
+    failures, empty = [], []
+    for title, expr in panel_queries(doc):
+        body = query(prometheus, substitute(expr))
+        if body["status"] != "success":
+            failures.append((title, body.get("error")))
+        elif not body["data"]["result"]:
+            empty.append(title)
+    assert failures == []
+    rows = (fleet_rows if make is fleet_dashboard else serving_rows)()
+    optional = {p.title for _, row in rows for p in row if not all(q.main for q in p.queries)}
+    assert [t for t in empty if t not in optional] == []
+
+
+def test_pod_and_xid_panels_show_the_simulated_fleet(prometheus):
+    by_ns = query(prometheus, substitute("sum by (namespace) (gpufleet_gpu_pod_allocation{namespace=~\"$namespace\"})"))
+    namespaces = {r["metric"]["namespace"] for r in by_ns["data"]["result"]}
+    assert {"chat-serving", "notebooks"} <= namespaces
+    xids = query(prometheus, "sum by (xid) (gpufleet_gpu_xid_errors_total) > 0")["data"]["result"]
+    assert {r["metric"]["xid"] for r in xids} >= {"79"}
+
+
+def test_variables_resolve_against_prometheus(prometheus):
+    for doc in (fleet_dashboard(), serving_dashboard()):
+        for var in doc["templating"]["list"]:
+            if var["type"] != "query":
+                continue
+            m = re.fullmatch(r"label_values\((?:(.+), )?(\w+)\)", var["definition"])
+            assert m, var["definition"]
+            selector, label = substitute(m.group(1)), m.group(2)
+            values = httpx.get(f"{prometheus}/api/v1/label/{label}/values", params={"match[]": selector}).json()
+            assert values["status"] == "success" and values["data"], (var["name"], values)
+
+
+def test_committed_files_match_the_generator():
+    for rel, text in render_all().items():
+        assert (HERE / rel).read_text() == text, f"{rel} is stale: run python -m gpufleet.dashboards.grafana.build"
+
+
+@pytest.mark.parametrize("make", [fleet_dashboard, serving_dashboard])
+def test_dashboard_structure(make):
+    doc = json.loads(json.dumps(make()))
+    names = [v["name"] for v in doc["templating"]["list"]]
+    assert names[:4] == ["datasource", "cluster", "node", "namespace"]
+    ids = [p["id"] for p in doc["panels"]]
+    assert len(ids) == len(set(ids))
+    for p in doc["panels"]:
+        assert p["gridPos"]["x"] + p["gridPos"]["w"] <= 24
+        for t in p.get("targets", []):
+            assert t["datasource"]["uid"] == "${datasource}"
+            assert 'cluster=~"$cluster"' in t["expr"], (p["title"], t["expr"])
