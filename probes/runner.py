@@ -38,10 +38,10 @@ class Suite:
 
 
 SUITES: dict[str, Suite] = {
-    # quick: ~10-15 s per GPU; arrays of 512 MiB (10x the 50-60 MB L2 of Hopper), one 8192^3 matmul shape
-    "quick": Suite("quick", 1 << 27, 30, ("bf16", "fp8"), (8192,), 20, 256 * MiB, 20, (64 * MiB, 256 * MiB), 20),
-    # full: 1 GiB arrays, every dtype over a shape sweep, 1 GiB PCIe copies, NCCL from 1 MiB to 1 GiB
-    "full": Suite("full", 1 << 28, 50, MATMUL_DTYPES, (2048, 4096, 8192, 16384), 30, 1024 * MiB, 30,
+    # quick: a few seconds per GPU; arrays of 2 GiB (40x the 50-60 MB L2 of Hopper), one 8192^3 matmul shape
+    "quick": Suite("quick", 1 << 29, 30, ("bf16", "fp8"), (8192,), 20, 256 * MiB, 20, (64 * MiB, 256 * MiB), 20),
+    # full: 2 GiB arrays, every dtype over a shape sweep, 1 GiB PCIe copies, NCCL from 1 MiB to 1 GiB
+    "full": Suite("full", 1 << 29, 50, MATMUL_DTYPES, (2048, 4096, 8192, 16384), 30, 1024 * MiB, 30,
                   (MiB, 4 * MiB, 16 * MiB, 64 * MiB, 256 * MiB, 1024 * MiB), 20),
 }
 
