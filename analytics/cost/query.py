@@ -70,16 +70,16 @@ class DuckDBSource:
         self.con = con
 
     def _pl(self, sql: str, params: list[object] | None = None) -> pl.DataFrame:
-        df = pl.from_arrow(self.con.execute(sql, params or []).to_arrow_table())
+        df = pl.from_arrow(self.con.sql(sql, params=params or None).to_arrow_table())
         assert isinstance(df, pl.DataFrame)
         return df
 
     def window(self, length: dt.timedelta) -> Window:
         """The window of ``length`` ending at the newest hour of data (not the wall clock)."""
-        row = self.con.execute("SELECT max(ts) FROM gpu_allocations_1h").fetchone()
+        row = self.con.execute("SELECT max(ts) FROM gpu_allocations_1h").fetchall()[0]
         newest = row[0] if row else None
         if newest is None:
-            row = self.con.execute("SELECT date_trunc('hour', max(ts)) FROM gpu_allocations").fetchone()
+            row = self.con.execute("SELECT date_trunc('hour', max(ts)) FROM gpu_allocations").fetchall()[0]
             newest = row[0] if row else None
         if newest is None:
             raise ValueError("the store holds no GPU allocations yet (nothing to cost)")

@@ -1,0 +1,108 @@
+"""CLI: ``gpufleet report cost|utilization`` and ``gpufleet export focus``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gpufleet.analytics.cost import report as rep
+from gpufleet.analytics.cost.pricing import CatalogError, load_catalog
+from gpufleet.analytics.cost.query import DuckDBSource, parse_window
+from gpufleet.core.store.reader import open_readonly
+
+__all__ = ["register"]
+
+BY_CHOICES = ("team", "namespace", "node", "cluster", "model")
+DbOpt = Annotated[Path, typer.Option("--db", help="DuckDB store file")]
+WindowOpt = Annotated[str, typer.Option("--window", help="window ending at the newest data: 30d, 12h, 2w")]
+CatalogOpt = Annotated[Path | None, typer.Option("--catalog", help="price catalog YAML (default: shipped)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+def _fail(msg: str) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/red] {msg}")
+    return typer.Exit(2)
+
+
+def _source(db: Path) -> DuckDBSource:
+    if not db.exists():
+        raise _fail(f"--db {db}: no such store file")
+    return DuckDBSource(open_readonly(db))
+
+
+def _print(df: pl.DataFrame, title: str, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(df.to_dicts(), default=str))
+        return
+    table = Table(title=title)
+    for c in df.columns:
+        table.add_column(c, justify="right" if df[c].dtype.is_numeric() else "left")
+    for row in df.iter_rows():
+        table.add_row(*("" if v is None else f"{v:,.4g}" if isinstance(v, float) else str(v) for v in row))
+    Console().print(table)
+
+
+def register(app: typer.Typer, report_app: typer.Typer) -> None:
+    """Add the cost commands to the main CLI."""
+    export_app = typer.Typer(help="Export cost data.", no_args_is_help=True)
+    app.add_typer(export_app, name="export")
+
+    @report_app.command("cost")
+    def cost(db: DbOpt, by: Annotated[str, typer.Option("--by")] = "namespace", window: WindowOpt = "30d",
+             catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+        """Chargeback per team, namespace, node or cluster (idle/shared spread), or cost per model."""
+        if by not in BY_CHOICES:
+            raise _fail(f"--by {by!r}: use one of {', '.join(BY_CHOICES)}")
+        try:
+            length, cat = parse_window(window), load_catalog(catalog)
+            df = rep.cost_report(_source(db), cat, length, by)
+        except (ValueError, CatalogError) as exc:
+            raise _fail(str(exc)) from None
+        if "total_cents" in df.columns:
+            df = df.with_columns((pl.col(c) / 100).alias(c.replace("_cents", "_usd"))
+                                 for c in ("cost_cents", "idle_cents", "shared_cents", "total_cents"))
+            df = df.drop("cost_cents", "idle_cents", "shared_cents", "total_cents")
+        _print(df, f"GPU cost by {by}, last {window}", as_json)
+
+    @report_app.command("utilization")
+    def utilization(db: DbOpt, by: Annotated[str, typer.Option("--by")] = "namespace", window: WindowOpt = "30d",
+                    catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+        """Allocated vs used GPU-hours, efficiency, and Optimize/Remove/Share recommendations."""
+        if by not in BY_CHOICES[:4]:
+            raise _fail(f"--by {by!r}: use one of {', '.join(BY_CHOICES[:4])}")
+        try:
+            length, cat = parse_window(window), load_catalog(catalog)
+            src = _source(db)
+            df = rep.utilization_report(src, length, by)
+            recs = rep.recommendations(src, cat, length)
+        except (ValueError, CatalogError) as exc:
+            raise _fail(str(exc)) from None
+        if as_json:
+            typer.echo(json.dumps({"utilization": df.to_dicts(),
+                                   "recommendations": [r.__dict__ for r in recs]}))
+            return
+        _print(df, f"GPU utilization by {by}, last {window}", False)
+        _print(pl.DataFrame([r.__dict__ for r in recs]) if recs else pl.DataFrame({"recommendation": ["none"]}),
+               "Recommendations", False)
+
+    @export_app.command("focus")
+    def focus(db: DbOpt, out: Annotated[Path, typer.Option("--out", help="FILE.csv or FILE.parquet")],
+              window: WindowOpt = "30d", catalog: CatalogOpt = None) -> None:
+        """Write FOCUS 1.2 rows (21 mandatory columns, PricingCategory, x_ columns)."""
+        if out.suffix not in (".csv", ".parquet"):
+            raise _fail(f"--out {out}: the file name must end in .csv or .parquet")
+        try:
+            df = rep.focus_export(_source(db), load_catalog(catalog), parse_window(window))
+        except (ValueError, CatalogError) as exc:
+            raise _fail(str(exc)) from None
+        if out.suffix == ".csv":
+            df.write_csv(out)
+        else:
+            df.write_parquet(out)
+        typer.echo(f"wrote {df.height} FOCUS rows to {out}")

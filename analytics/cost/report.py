@@ -1,0 +1,104 @@
+"""Reports over a :class:`CostSource`: cost and utilization tables the CLI prints."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from gpufleet.analytics.cost.allocation import chargeback, price_allocations
+from gpufleet.analytics.cost.focus import focus_rows
+from gpufleet.analytics.cost.pricing import Catalog, price_rows
+from gpufleet.analytics.cost.query import CostSource
+from gpufleet.analytics.cost.tokens import token_cost
+from gpufleet.analytics.utilization.efficiency import gpu_activity, utilization_by
+from gpufleet.analytics.utilization.recommend import Recommendation, per_pod_gpu_use, recommend
+
+__all__ = ["price_map", "priced", "cost_report", "utilization_report", "model_cost_report", "focus_export",
+           "recommendations"]
+
+
+def price_map(catalog: Catalog, stored: pl.DataFrame | None = None) -> dict[tuple[str, str, str, str], float]:
+    """(provider, region, gpu_model, category) -> $/GPU-hour: the catalog, overridden by newest stored prices."""
+    out = {(r.provider, r.region, r.gpu_model, r.pricing_category): r.usd_per_gpu_hour for r in price_rows(catalog)}
+    if stored is not None and stored.height:
+        for row in stored.sort("effective_from").iter_rows(named=True):
+            out[(row["provider"], row["region"], row["gpu_model"], row["pricing_category"])] = row["usd_per_gpu_hour"]
+    return out
+
+
+def priced(src: CostSource, catalog: Catalog, window: dt.timedelta) -> pl.DataFrame:
+    """Allocations in the window with their price and cost."""
+    w = src.window(window)
+    return price_allocations(src.allocations(w), price_map(catalog, src.prices()))
+
+
+def cost_report(src: CostSource, catalog: Catalog, window: dt.timedelta, by: str = "namespace") -> pl.DataFrame:
+    """Chargeback per ``by`` (team, namespace, node, cluster) with idle and shared cost spread by weight."""
+    if by == "model":
+        return model_cost_report(src, catalog, window)
+    return chargeback(priced(src, catalog, window), by)
+
+
+def model_cost_report(src: CostSource, catalog: Catalog, window: dt.timedelta,
+                      goodput: dict[str, float] | None = None) -> pl.DataFrame:
+    """Cost per served model: GPU cost of its pods, $/1M input and output tokens, $/request."""
+    w = src.window(window)
+    p = price_allocations(src.allocations(w), price_map(catalog, src.prices()))
+    pod_cost = p.filter(pl.col("pod").is_not_null()).group_by("namespace", "pod").agg(pl.col("cost_usd").sum())
+    s = src.serving(w)
+    if s.height == 0:
+        return pl.DataFrame(schema={"model": pl.String, "cost_usd": pl.Float64})
+    wide = s.pivot(on="metric", index=["model", "namespace", "pod"], values="value", aggregate_function="sum")
+    wide = wide.join(pod_cost, on=["namespace", "pod"], how="left").fill_null(0.0)
+
+    def col(name: str) -> pl.Expr:
+        full = f"gpufleet_serving_{name}"
+        return pl.col(full) if full in wide.columns else pl.lit(0.0)
+
+    per_model = wide.group_by("model").agg(
+        cost_usd=pl.col("cost_usd").sum(), prompt=col("prompt_tokens_total").sum(),
+        cached=col("prefix_cache_hit_tokens_total").sum(), output=col("generation_tokens_total").sum(),
+        requests=col("requests_total").sum(),
+        prefill=pl.when(col("request_prefill_time_seconds_sum").sum() > 0)
+        .then(col("request_prefill_time_seconds_sum").sum()).otherwise(col("time_to_first_token_seconds_sum").sum()),
+        e2e=col("e2e_request_latency_seconds_sum").sum(), decode_direct=col("request_decode_time_seconds_sum").sum())
+    rows = []
+    for r in per_model.iter_rows(named=True):
+        decode = r["decode_direct"] or max(r["e2e"] - r["prefill"], 0.0)
+        tc = token_cost(r["cost_usd"], prompt_tokens=r["prompt"], cached_tokens=r["cached"],
+                        output_tokens=r["output"], prefill_s=r["prefill"], decode_s=decode,
+                        requests=r["requests"], goodput_requests=(goodput or {}).get(r["model"]))
+        rows.append({"model": r["model"], "cost_usd": tc.cost_usd, "usd_per_1m_tokens": tc.usd_per_1m,
+                     "input_usd_per_1m": tc.input_usd_per_1m, "output_usd_per_1m": tc.output_usd_per_1m,
+                     "usd_per_request": tc.usd_per_request, "usd_per_goodput_request": tc.usd_per_goodput_request})
+    return pl.DataFrame(rows).sort("cost_usd", descending=True)
+
+
+def utilization_report(src: CostSource, window: dt.timedelta, by: str = "namespace") -> pl.DataFrame:
+    """Allocated vs used GPU-hours and efficiency per ``by``."""
+    w = src.window(window)
+    return utilization_by(src.allocations(w), src.utilization(w), by)
+
+
+def recommendations(src: CostSource, catalog: Catalog, window: dt.timedelta) -> list[Recommendation]:
+    """Optimize / Remove / Share advice with monthly savings."""
+    w = src.window(window)
+    p = price_allocations(src.allocations(w), price_map(catalog, src.prices()))
+    return recommend(per_pod_gpu_use(p, gpu_activity(src.utilization(w))))
+
+
+def focus_export(src: CostSource, catalog: Catalog, window: dt.timedelta) -> pl.DataFrame:
+    """FOCUS 1.2 rows for the window, with tokens per pod."""
+    w = src.window(window)
+    prices = price_map(catalog, src.prices())
+    p = price_allocations(src.allocations(w), prices)
+    lp = {(a, b, c): v for (a, b, c, d), v in prices.items() if d == "on_demand"}
+    s = src.serving(w)
+    tokens = (s.filter(pl.col("metric").is_in(["gpufleet_serving_prompt_tokens_total",
+                                               "gpufleet_serving_generation_tokens_total"]))
+              .group_by("namespace", "pod").agg(tokens=pl.col("value").sum()))
+    # Tokens belong to the pod, not to each hour: put them on the pod's first row only.
+    out = focus_rows(p, lp, tokens=tokens)
+    first = pl.int_range(pl.len()).over("x_Namespace", "x_Pod") == 0
+    return out.with_columns(x_Tokens=pl.when(first).then(pl.col("x_Tokens")).otherwise(None))

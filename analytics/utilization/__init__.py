@@ -1,0 +1,1 @@
+"""Allocated vs used GPU-hours, idle-allocation detection and GPU recommendations."""
