@@ -1,0 +1,65 @@
+"""Capacity report over a store: demand forecasts with backtests, and the fleet each service needs."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import duckdb
+
+from gpufleet.analytics.capacity.demand import hourly_demand, replica_profile, usd_per_gpu_hour
+from gpufleet.analytics.capacity.forecast import forecast_series
+from gpufleet.analytics.capacity.plan import plan_pool
+
+__all__ = ["forecast_rows", "capacity_rows"]
+
+
+def forecast_rows(con: duckdb.DuckDBPyConnection, metric: str, horizon: int = 24, season: int = 24,
+                  level: float = 0.9) -> list[dict[str, Any]]:
+    """One forecast row per service or team, with backtest errors beside the seasonal-naive baseline's.
+
+    A row has the chosen method, the next ``horizon`` hours' total and peak hour with its interval.
+    """
+    rows: list[dict[str, Any]] = []
+    for key, series in sorted(hourly_demand(con, metric).items()):
+        res = forecast_series(series, horizon, season, level)
+        fc, base = res.forecast, res.baseline
+        peak = max(range(horizon), key=lambda i: fc.mean[i])
+        model_bt = res.backtest(fc.method)
+        naive_bt = res.backtest("seasonal_naive")
+        rows.append({
+            "key": key, "metric": metric, "method": fc.method, "history_h": res.history,
+            "next_total": sum(fc.mean), "baseline_total": sum(base.mean),
+            "peak": fc.mean[peak], "peak_lower": fc.lower[peak], "peak_upper": fc.upper[peak],
+            "mape_pct": model_bt.mape_pct if model_bt else None, "mase": model_bt.mase if model_bt else None,
+            "baseline_mape_pct": naive_bt.mape_pct if naive_bt else None,
+            "baseline_mase": naive_bt.mase if naive_bt else None, "message": res.message,
+        })
+    return rows
+
+
+def capacity_rows(con: duckdb.DuckDBPyConnection, wait_slo_s: float = 0.5, quantile: float = 0.99,
+                  headroom: float = 0.8, horizon: int = 24) -> list[dict[str, Any]]:
+    """Per service: replicas and GPUs for the upper end of the forecast peak hour, and the monthly bill."""
+    profiles = replica_profile(con)
+    out: list[dict[str, Any]] = []
+    for row in forecast_rows(con, "requests", horizon):
+        svc = row["key"]
+        mu, replicas_now, gpr, model = profiles.get(svc, (0.0, 0, 1, ""))
+        lam = float(row["peak_upper"]) / 3600
+        base: dict[str, Any] = {"service": svc, "gpu_model": model, "peak_rps": lam, "replica_rps": mu,
+                                "replicas_now": replicas_now, "gpus_per_replica": gpr}
+        price = usd_per_gpu_hour(con, model) if model else None
+        if mu <= 0 or not math.isfinite(mu):
+            out.append({**base, "error": f"service {svc}: no measured per-replica throughput"})
+            continue
+        try:
+            p = plan_pool(svc, lam, mu, wait_slo_s, quantile=quantile, headroom=headroom, gpus_per_replica=gpr,
+                          usd_per_gpu_hour=price or 0.0)
+        except ValueError as exc:
+            out.append({**base, "error": str(exc)})
+            continue
+        out.append({**base, "replicas": p.replicas, "gpus": p.gpus, "utilization": p.sizing.utilization,
+                    "binding": p.sizing.binding, "usd_per_month": p.usd_per_month if price is not None else None,
+                    "error": "" if price is not None else f"no price for GPU model {model!r}"})
+    return out
