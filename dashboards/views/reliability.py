@@ -1,21 +1,39 @@
-"""Reliability page."""
+"""Reliability page: failure taxonomy, MTTF and effective training time from the fault events."""
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st  # noqa: TID251
 
+from gpufleet.dashboards import cached
 from gpufleet.dashboards.context import Context
-from gpufleet.dashboards.views.common import available, unavailable
 
-__all__ = ["render"]
+__all__ = ["render", "mttf_hours"]
 
-MODULE = "gpufleet.analytics.reliability"
+
+def mttf_hours(gpu_hours: float, failures: int) -> float | None:
+    """Mean time to failure per GPU: GPU-hours observed over critical failures (None without failures)."""
+    return gpu_hours / failures if failures else None
 
 
 def render(ctx: Context) -> None:
     """Draw the Reliability page."""
     st.header("Reliability")
-    if not available(MODULE):
-        unavailable("Reliability", MODULE)
+    ev = cached.faults(ctx.db, ctx.mtime, ctx.start, ctx.end, ctx.filters.opt("cluster"))
+    hours = (ctx.end - ctx.start).total_seconds() / 3600
+    gpu_hours = hours * ctx.info.gpus
+    critical = ev.filter(pl.col("severity") == "critical") if ev.height else ev
+    n_fail = int(critical["count"].sum()) if critical.height else 0
+    mttf = mttf_hours(gpu_hours, n_fail)
+    c = st.columns(3)
+    c[0].metric("Critical failures", f"{n_fail:,}")
+    c[1].metric("MTTF per GPU", f"{mttf:,.0f} h" if mttf else "no failures")
+    c[2].metric("Fleet MTTF", f"{mttf / ctx.info.gpus:,.1f} h" if mttf else "no failures")
+    if ev.height == 0:
+        st.success("No fault events in this window.", icon=":material/check_circle:")
         return
-    unavailable("Reliability", MODULE)
+    st.subheader("Failure taxonomy")
+    tax = ev.group_by("failure_class", "severity").agg(events=pl.col("count").sum()).sort("events", descending=True)
+    st.dataframe(tax, hide_index=True, width="stretch")
+    st.subheader("Events")
+    st.dataframe(ev, hide_index=True, width="stretch")

@@ -1,21 +1,46 @@
-"""Utilization page."""
+"""Utilization page: allocated vs used GPU-hours per team or namespace, idle GPUs and what they would save."""
 
 from __future__ import annotations
 
 import streamlit as st  # noqa: TID251
 
+from gpufleet.dashboards import cached
 from gpufleet.dashboards.context import Context
-from gpufleet.dashboards.views.common import available, unavailable
+from gpufleet.dashboards.views.common import plotly_ready
 
 __all__ = ["render"]
-
-MODULE = "gpufleet.analytics.cost"
 
 
 def render(ctx: Context) -> None:
     """Draw the Utilization page."""
     st.header("Utilization")
-    if not available(MODULE):
-        unavailable("Utilization", MODULE)
+    by = st.segmented_control("Group by", ["namespace", "team", "cluster"], default="namespace", key="util_by") \
+        or "namespace"
+    table = cached.utilization(ctx.db, ctx.mtime, ctx.start, ctx.end, by)
+    if table.height == 0:
+        st.info("No GPU allocations in this window.", icon=":material/filter_alt_off:")
         return
-    unavailable("Utilization", MODULE)
+    alloc, used = float(table["allocated_gpu_hours"].sum()), float(table["used_gpu_hours"].sum())
+    cols = st.columns(3)
+    cols[0].metric("Allocated GPU-hours", f"{alloc:,.0f}")
+    cols[1].metric("Used GPU-hours", f"{used:,.0f}")
+    cols[2].metric("Efficiency", f"{used / alloc:.0%}" if alloc else "-")
+    if plotly_ready():
+        import plotly.express as px
+
+        long = table.unpivot(index=by, on=["allocated_gpu_hours", "used_gpu_hours"], variable_name="kind",
+                             value_name="gpu_hours")
+        fig = px.bar(long.to_pandas(), x="gpu_hours", y=by, color="kind", barmode="group", orientation="h",
+                     height=140 + 40 * table.height)
+        fig.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title=None, legend_title=None)
+        st.plotly_chart(fig, width="stretch")
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"efficiency": st.column_config.ProgressColumn("efficiency", min_value=0.0,
+                                                                              max_value=1.0, format="percent")})
+    st.subheader("Idle and under-used GPUs")
+    recs = cached.recommendations(ctx.db, ctx.mtime, ctx.start, ctx.end)
+    if recs.height == 0:
+        st.success("Every allocated GPU is busy enough: nothing to reclaim.", icon=":material/check_circle:")
+        return
+    st.metric("Monthly savings if applied", f"${float(recs['monthly_savings_usd'].sum()):,.0f}")
+    st.dataframe(recs, hide_index=True, width="stretch")
