@@ -1,0 +1,68 @@
+import datetime as dt
+
+import pytest
+
+from gpufleet.analytics.cost.pricing import load_catalog
+from gpufleet.analytics.cost.query import DuckDBSource
+from gpufleet.analytics.cost.report import cost_report, utilization_report
+from gpufleet.analytics.fleet import load_snapshot, store_range
+from gpufleet.core.store import open_readonly
+
+from .conftest import ARTIFACTS
+
+PAGES = ["fleet", "utilization", "cost", "slos", "capacity", "probes", "reliability"]
+
+
+@pytest.fixture(scope="module")
+def expected(demo_store) -> dict[str, dict[str, str]]:
+    """Key numbers from the analytics functions, formatted as the pages show them."""
+    con = open_readonly(demo_store)
+    try:
+        first, last = store_range(con)
+        snap = load_snapshot(con, first, last)
+        src, window = DuckDBSource(con), max(last - first, dt.timedelta(hours=1))
+        cost = cost_report(src, load_catalog(), window, "team")
+        util = utilization_report(src, window, "namespace")
+        critical = con.execute("SELECT coalesce(sum(count), 0) FROM events WHERE severity = 'critical'").fetchone()[0]
+    finally:
+        con.close()
+    return {
+        "fleet": {"GPUs": str(snap.gpus.height), "Lost": str(snap.state_counts["lost"])},
+        "utilization": {"Allocated GPU-hours": f"{util['allocated_gpu_hours'].sum():,.0f}"},
+        "cost": {"Total cost": f"${cost['total_cents'].sum() / 100:,.2f}"},
+        "slos": {"Models": "3"},
+        "capacity": {},
+        "probes": {},
+        "reliability": {"Critical failures": f"{int(critical):,}"},
+    }
+
+
+def shown_metrics(page) -> dict[str, str]:
+    out = {}
+    for m in page.locator('[data-testid="stMetric"]').all():
+        label = m.locator('[data-testid="stMetricLabel"]').inner_text().strip()
+        out[label] = m.locator('[data-testid="stMetricValue"]').inner_text().strip()
+    return out
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_renders_the_analytics_numbers(browser, streamlit_url, expected, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{streamlit_url}/{name}?range=all", wait_until="domcontentloaded")
+        page.get_by_role("heading", name=name.capitalize() if name != "slos" else "SLOs").first.wait_for(
+            timeout=60_000)
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+        if name == "probes":
+            page.get_by_text("No probe results").first.wait_for(timeout=30_000)
+        else:
+            page.locator('[data-testid="stMetric"]').first.wait_for(timeout=60_000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        shown = shown_metrics(page)
+        for label, value in expected[name].items():
+            assert shown.get(label) == value, (name, label, shown)
+        assert "range=all" in page.url
+        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    finally:
+        page.close()
