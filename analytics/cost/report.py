@@ -11,11 +11,12 @@ from gpufleet.analytics.cost.focus import focus_rows
 from gpufleet.analytics.cost.pricing import Catalog, price_rows
 from gpufleet.analytics.cost.query import CostSource
 from gpufleet.analytics.cost.tokens import token_cost
+from gpufleet.analytics.cost.whatif import Scenario, rightsize
 from gpufleet.analytics.utilization.efficiency import gpu_activity, utilization_by
 from gpufleet.analytics.utilization.recommend import Recommendation, per_pod_gpu_use, recommend
 
 __all__ = ["price_map", "priced", "cost_report", "utilization_report", "model_cost_report", "focus_export",
-           "recommendations"]
+           "recommendations", "energy", "rightsizing"]
 
 
 def price_map(catalog: Catalog, stored: pl.DataFrame | None = None) -> dict[tuple[str, str, str, str], float]:
@@ -102,3 +103,31 @@ def focus_export(src: CostSource, catalog: Catalog, window: dt.timedelta) -> pl.
     out = focus_rows(p, lp, tokens=tokens)
     first = pl.int_range(pl.len()).over("x_Namespace", "x_Pod") == 0
     return out.with_columns(x_Tokens=pl.when(first).then(pl.col("x_Tokens")).otherwise(None))
+
+
+def energy(src: CostSource, catalog: Catalog, window: dt.timedelta, by: str = "namespace") -> pl.DataFrame:
+    """kWh, electricity cost and kg CO2e per ``by`` (or per GPU with ``by='gpu_uuid'``)."""
+    from gpufleet.analytics.cost.energy import energy_by_workload, energy_report
+
+    w = src.window(window)
+    e = catalog.energy
+    if by == "gpu_uuid":
+        return energy_report(src.energy(w), pue=e.pue, usd_per_kwh=e.usd_per_kwh, gco2_per_kwh=e.grid_gco2_per_kwh)
+    return energy_by_workload(src.energy(w), src.allocations(w), by=by, pue=e.pue, usd_per_kwh=e.usd_per_kwh,
+                              gco2_per_kwh=e.grid_gco2_per_kwh)
+
+
+def rightsizing(src: CostSource, catalog: Catalog, window: dt.timedelta, probe: str,
+                by: str = "namespace") -> dict[str, list[Scenario]]:
+    """Per ``by`` group on each GPU model: its GPU-hours moved to every probed model at on-demand prices."""
+    w = src.window(window)
+    pr = src.probes().filter(pl.col("probe") == probe)
+    throughput = dict(zip(pr["gpu_model"], pr["value"], strict=True))
+    od = {m: v for (_, _, m, c), v in price_map(catalog, src.prices()).items() if c == "on_demand"}
+    a = (src.allocations(w).filter(pl.col("namespace").is_not_null())
+         .group_by(by, "gpu_model").agg(gpu_hours=pl.col("gpu_seconds").sum() / 3600))
+    out: dict[str, list[Scenario]] = {}
+    for r in a.iter_rows(named=True):
+        if r["gpu_model"] in throughput:
+            out[f"{r[by]} on {r['gpu_model']}"] = rightsize(r["gpu_hours"], r["gpu_model"], throughput, od)
+    return out

@@ -81,3 +81,47 @@ def test_cli_reports_json(cost_store):
 def test_cli_bad_input(cost_store, args, msg):
     r = CliRunner().invoke(app, ["report", "cost", "--db", str(cost_store), *args])
     assert r.exit_code == 2 and msg in r.output
+
+
+def test_energy_per_workload_sums_to_fleet_energy(src):
+    cat = load_catalog()
+    per_gpu = rep.energy(src, cat, W, "gpu_uuid")
+    per_ns = rep.energy(src, cat, W, "namespace")
+    assert per_gpu.height == 16
+    assert float(per_ns["gpu_kwh"].sum()) == pytest.approx(float(per_gpu["gpu_kwh"].sum()))
+    assert float(per_ns["kg_co2e"].sum()) == pytest.approx(float(per_ns["facility_kwh"].sum()) * 0.475)
+    assert per_ns.filter(pl.col("namespace") == "research-train")["gpu_kwh"][0] > 0
+
+
+def test_stored_prices_override_catalog_and_rightsizing(tmp_path):
+    import datetime as _dt
+
+    from gpufleet.core.simfleet import FleetConfig
+    from gpufleet.core.store.batch import Batch, ProbeRow
+    from gpufleet.core.store.prices import PriceRow, load_prices, read_prices
+    from gpufleet.core.store.writer import StoreError, StoreWriter
+    from gpufleet.history import HistoryPlan, build_history
+
+    path = tmp_path / "s.duckdb"
+    build_history(path, FleetConfig(nodes=1), HistoryPlan(days=1, step_s=1800, end=1_767_830_400.0))
+    row = PriceRow("aws", "us-east-1", "NVIDIA H100 80GB HBM3", "reserved", 2.0, _dt.date(2026, 1, 2), "contract")
+    with StoreWriter(path) as w:
+        assert load_prices(w, [row, row]) == 2
+        with pytest.raises(StoreError, match="pricing_category must be one of"):
+            load_prices(w, [PriceRow("aws", "r", "m", "cheap", 1.0, _dt.date(2026, 1, 1), "x")])
+        w.write([Batch("probe", 1_767_830_000.0, probes=[
+            ProbeRow(None, None, None, "NVIDIA H100 80GB HBM3", "matmul_bf16", 700.0, "tflops"),
+            ProbeRow(None, None, None, "NVIDIA L40S", "matmul_bf16", 350.0, "tflops")])])
+    con = open_readonly(path)
+    assert read_prices(con) == [row]
+    s = DuckDBSource(con)
+    p = rep.priced(s, load_catalog(), W)
+    assert set(p["usd_per_gpu_hour"]) == {2.0}
+    rs = rep.rightsizing(s, load_catalog(), W, "matmul_bf16")
+    assert rs
+    for name, options in rs.items():
+        assert name.endswith("on NVIDIA H100 80GB HBM3")
+        # Half the throughput at $1.86 beats $6.88 on demand: 2 x 1.86 < 6.88 per H100-hour of work.
+        assert [x.category for x in options] == ["NVIDIA L40S", "NVIDIA H100 80GB HBM3"]
+        assert options[0].cost_usd == pytest.approx(options[1].cost_usd / 6.88 * 2 * 1.86)
+    con.close()
