@@ -14,11 +14,12 @@ import streamlit as st  # noqa: TID251
 from gpufleet.analytics.cost.pricing import Catalog
 from gpufleet.analytics.cost.query import DuckDBSource
 from gpufleet.analytics.fleet import FleetSnapshot, load_snapshot
+from gpufleet.analytics.reliability.report import ReliabilityReport
 from gpufleet.dashboards import queries
 from gpufleet.dashboards.data import StoreInfo, reading, store_info
 
 __all__ = ["info", "fleet", "cost", "utilization", "recommendations", "focus", "used_hours", "energy", "latency",
-           "requests", "faults", "probes"]
+           "requests", "faults", "probes", "reliability"]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -138,3 +139,12 @@ def _catalog() -> Catalog:
     from gpufleet.analytics.cost.pricing import load_catalog
 
     return load_catalog()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def reliability(db: str, mtime: float, job_gpus: int) -> ReliabilityReport:
+    """The store's reliability report (analytics.reliability.report): taxonomy, MTTF, ETTR, lemon nodes."""
+    from gpufleet.analytics.reliability.report import reliability_report
+
+    with reading(db) as con:
+        return reliability_report(con, period="day", job_gpus=job_gpus)

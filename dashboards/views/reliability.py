@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import polars as pl
 import streamlit as st  # noqa: TID251
 
@@ -14,6 +16,25 @@ __all__ = ["render", "mttf_hours"]
 def mttf_hours(gpu_hours: float, failures: int) -> float | None:
     """Mean time to failure per GPU: GPU-hours observed over critical failures (None without failures)."""
     return gpu_hours / failures if failures else None
+
+
+def _report(ctx: Context) -> None:
+    st.subheader("Whole store: interruptions, MTTF and ETTR")
+    job = st.select_slider("Training job size (GPUs)", [8, 64, 256, 1024, 4096, 16384], value=1024, key="rel_job")
+    rep = cached.reliability(ctx.db, ctx.mtime, job)
+    c = st.columns(4)
+    c[0].metric("Interruptions", f"{rep.interruptions:,}")
+    c[1].metric("GPU MTTF", f"{rep.gpu_mttf_hours:,.0f} h" if math.isfinite(rep.gpu_mttf_hours) else "none seen")
+    c[2].metric(f"MTTF of a {rep.job_gpus}-GPU job",
+                f"{rep.job_mttf_hours:,.1f} h" if math.isfinite(rep.job_mttf_hours) else "none seen")
+    c[3].metric("ETTR", f"{rep.ettr:.1%}" if rep.ettr is not None else "-")
+    cats = pl.DataFrame([vars(x) for x in rep.categories]) if rep.categories else pl.DataFrame()
+    if cats.height:
+        st.dataframe(cats.group_by("category").agg(pl.col("interruptions").sum(), pl.col("warnings").sum())
+                     .sort("interruptions", descending=True), hide_index=True, width="stretch")
+    lemons = [n.node for n in rep.nodes if n.lemon]
+    if lemons:
+        st.warning(f"Lemon nodes (far more interruptions than the fleet median): {', '.join(lemons)}")
 
 
 def render(ctx: Context) -> None:
@@ -29,6 +50,7 @@ def render(ctx: Context) -> None:
     c[0].metric("Critical failures", f"{n_fail:,}")
     c[1].metric("MTTF per GPU", f"{mttf:,.0f} h" if mttf else "no failures")
     c[2].metric("Fleet MTTF", f"{mttf / ctx.info.gpus:,.1f} h" if mttf else "no failures")
+    _report(ctx)
     if ev.height == 0:
         st.success("No fault events in this window.", icon=":material/check_circle:")
         return

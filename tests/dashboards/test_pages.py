@@ -136,3 +136,14 @@ def test_budget_left(attain, objective, left):
 def test_mttf():
     assert mttf_hours(1000.0, 4) == 250.0
     assert mttf_hours(1000.0, 0) is None
+
+
+def test_reliability_page_shows_the_reliability_report(demo_store, src):
+    from gpufleet.analytics.reliability.report import reliability_report
+
+    con, _ = src
+    rep = reliability_report(con, period="day", job_gpus=1024)
+    at = run_page(demo_store, "reliability")
+    shown = metrics(at)
+    assert shown["Interruptions"] == f"{rep.interruptions:,}"
+    assert shown["ETTR"] == (f"{rep.ettr:.1%}" if rep.ettr is not None else "-")
