@@ -12,8 +12,9 @@ from gpufleet.probes.results import ProbeRun, Verdict
 
 __all__ = ["register", "probe_app"]
 
-probe_app = typer.Typer(help="Probe GPUs (HBM, matmul, PCIe, NCCL) and judge them healthy, degraded or failed.",
-                        no_args_is_help=True)
+probe_app = typer.Typer(help="Probe GPUs (HBM, matmul, PCIe, NCCL) and judge them healthy, degraded or failed. "
+                        "`gpufleet probe [--gpus 0,1] [--suite quick|full] [--json]` is `gpufleet probe run`.",
+                        invoke_without_command=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 PriceOpt = Annotated[float | None, typer.Option(
@@ -154,6 +155,23 @@ def probe_run(
     else:
         _print_run(run)
     _exit_for(run.verdicts, fail_on)
+
+
+@probe_app.callback()
+def probe_default(
+    ctx: typer.Context,
+    backend: Annotated[str, typer.Option(help="cuda: this node's GPUs; sim: the simulated fleet.")] = "cuda",
+    suite: Annotated[str, typer.Option(help="quick or full.")] = "quick",
+    gpus: Annotated[str | None, typer.Option(help="Comma-separated GPU indices (default: all).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Probe GPUs other processes are using.")] = False,
+    out_path: Annotated[Path | None, typer.Option("--out", help="Write the results JSON here.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Without a sub-command, run the suite (the options of `gpufleet probe run` are on that command)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    probe_run(backend=backend, suite=suite, gpus=gpus, force=force, no_nccl=False, out_path=out_path,
+              exposition=None, nodes=16, seed=7, at=None, fail_on="never", price=None, db=None, as_json=as_json)
 
 
 def _exit_for(verdicts: list[Verdict], fail_on: str) -> None:

@@ -103,3 +103,13 @@ def test_fail_on_degraded_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["probe", "run", "--backend", "sim", "--nodes", "4", "--fail-on", "degraded", "--json"]) == 1
     assert main(["probe", "run", "--backend", "sim", "--nodes", "4", "--fail-on", "failed", "--json"]) == 0
     capsys.readouterr()
+
+
+def test_bare_probe_command_runs_the_suite(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = cli(["probe", "--backend", "sim", "--suite", "full", "--json"], capsys)
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["suite"] == "full" and doc["schema"] == "gpufleet.probe/v1"
+    assert [v["verdict"] for v in doc["verdicts"]].count("degraded") == 1
+    dtypes = {m["labels"].get("dtype") for m in doc["gpus"][0]["measurements"] if m["probe"] == "matmul"}
+    assert dtypes >= {"bf16", "fp16", "tf32"}
