@@ -77,15 +77,22 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
     def capacity(db: DbOpt, slo: Annotated[float, typer.Option("--wait-slo", help="queue-wait target, s")] = 0.5,
                  quantile: Annotated[float, typer.Option(help="wait quantile the target applies to")] = 0.99,
                  headroom: Annotated[float, typer.Option(help="highest mean utilisation allowed")] = 0.8,
-                 horizon: Annotated[int, typer.Option(help="forecast hours")] = 24, as_json: JsonOpt = False) -> None:
+                 horizon: Annotated[int, typer.Option(help="forecast hours")] = 24,
+                 metrics: Annotated[str, typer.Option(help="comma-separated: requests,tokens,gpu_hours")] =
+                 "requests,tokens,gpu_hours", as_json: JsonOpt = False) -> None:
         """Demand forecasts (ETS beside seasonal naive, backtested) and the replicas, GPUs and $/month needed."""
+        from gpufleet.analytics.capacity.demand import METRICS
         from gpufleet.analytics.capacity.report import capacity_rows, forecast_rows
 
         con = _open(db)
+        wanted = [m.strip() for m in metrics.split(",") if m.strip()]
+        bad = sorted(set(wanted) - set(METRICS))
+        if bad or "requests" not in wanted:
+            raise _fail(f"--metrics {metrics!r}: use requests plus any of {', '.join(METRICS)}")
         try:
-            sections: dict[str, Any] = {f"forecast {m}": forecast_rows(con, m, horizon)
-                                        for m in ("requests", "tokens", "gpu_hours")}
-            sections["capacity"] = capacity_rows(con, slo, quantile, headroom, horizon)
+            sections: dict[str, Any] = {f"forecast {m}": forecast_rows(con, m, horizon) for m in wanted}
+            sections["capacity"] = capacity_rows(con, slo, quantile, headroom, horizon,
+                                                 sections["forecast requests"])
         except ValueError as exc:
             raise _fail(str(exc)) from None
         _emit(sections, as_json)

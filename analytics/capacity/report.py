@@ -27,23 +27,30 @@ def forecast_rows(con: duckdb.DuckDBPyConnection, metric: str, horizon: int = 24
         peak = max(range(horizon), key=lambda i: fc.mean[i])
         model_bt = res.backtest(fc.method)
         naive_bt = res.backtest("seasonal_naive")
+        last_bt = res.backtest("naive")
         rows.append({
             "key": key, "metric": metric, "method": fc.method, "history_h": res.history,
             "next_total": sum(fc.mean), "baseline_total": sum(base.mean),
             "peak": fc.mean[peak], "peak_lower": fc.lower[peak], "peak_upper": fc.upper[peak],
             "mape_pct": model_bt.mape_pct if model_bt else None, "mase": model_bt.mase if model_bt else None,
             "baseline_mape_pct": naive_bt.mape_pct if naive_bt else None,
-            "baseline_mase": naive_bt.mase if naive_bt else None, "message": res.message,
+            "baseline_mase": naive_bt.mase if naive_bt else None,
+            "last_value_mape_pct": last_bt.mape_pct if last_bt else None,
+            "last_value_mase": last_bt.mase if last_bt else None, "message": res.message,
         })
     return rows
 
 
 def capacity_rows(con: duckdb.DuckDBPyConnection, wait_slo_s: float = 0.5, quantile: float = 0.99,
-                  headroom: float = 0.8, horizon: int = 24) -> list[dict[str, Any]]:
-    """Per service: replicas and GPUs for the upper end of the forecast peak hour, and the monthly bill."""
+                  headroom: float = 0.8, horizon: int = 24, forecasts: list[dict[str, Any]] | None = None
+                  ) -> list[dict[str, Any]]:
+    """Per service: replicas and GPUs for the upper end of the forecast peak hour, and the monthly bill.
+
+    ``forecasts`` are :func:`forecast_rows` of ``requests`` already computed (else they are computed here).
+    """
     profiles = replica_profile(con)
     out: list[dict[str, Any]] = []
-    for row in forecast_rows(con, "requests", horizon):
+    for row in forecasts if forecasts is not None else forecast_rows(con, "requests", horizon):
         svc = row["key"]
         mu, replicas_now, gpr, model = profiles.get(svc, (0.0, 0, 1, ""))
         lam = float(row["peak_upper"]) / 3600
