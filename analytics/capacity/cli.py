@@ -82,7 +82,7 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
                  "requests,tokens,gpu_hours", as_json: JsonOpt = False) -> None:
         """Demand forecasts (ETS beside seasonal naive, backtested) and the replicas, GPUs and $/month needed."""
         from gpufleet.analytics.capacity.demand import METRICS
-        from gpufleet.analytics.capacity.report import capacity_rows, forecast_rows
+        from gpufleet.analytics.capacity.report import capacity_rows, forecast_rows, pooling_rows
 
         con = _open(db)
         wanted = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -93,6 +93,7 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
             sections: dict[str, Any] = {f"forecast {m}": forecast_rows(con, m, horizon) for m in wanted}
             sections["capacity"] = capacity_rows(con, slo, quantile, headroom, horizon,
                                                  sections["forecast requests"])
+            sections["pooled vs split by cluster"] = pooling_rows(con, sections["capacity"], slo, quantile, headroom)
         except ValueError as exc:
             raise _fail(str(exc)) from None
         _emit(sections, as_json)

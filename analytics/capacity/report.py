@@ -9,9 +9,10 @@ import duckdb
 
 from gpufleet.analytics.capacity.demand import hourly_demand, replica_profile, usd_per_gpu_hour
 from gpufleet.analytics.capacity.forecast import forecast_series
-from gpufleet.analytics.capacity.plan import plan_pool
+from gpufleet.analytics.capacity.plan import plan_pool, pooled_vs_split
+from gpufleet.analytics.capacity.specs import HOURS_PER_MONTH
 
-__all__ = ["forecast_rows", "capacity_rows"]
+__all__ = ["forecast_rows", "capacity_rows", "pooling_rows"]
 
 
 def forecast_rows(con: duckdb.DuckDBPyConnection, metric: str, horizon: int = 24, season: int = 24,
@@ -69,4 +70,35 @@ def capacity_rows(con: duckdb.DuckDBPyConnection, wait_slo_s: float = 0.5, quant
         out.append({**base, "replicas": p.replicas, "gpus": p.gpus, "utilization": p.sizing.utilization,
                     "binding": p.sizing.binding, "usd_per_month": p.usd_per_month if price is not None else None,
                     "error": "" if price is not None else f"no price for GPU model {model!r}"})
+    return out
+
+
+def pooling_rows(con: duckdb.DuckDBPyConnection, capacity: list[dict[str, Any]], wait_slo_s: float = 0.5,
+                 quantile: float = 0.99, headroom: float = 0.8) -> list[dict[str, Any]]:
+    """Per service served in several clusters: one pooled fleet vs a pool per cluster, in GPUs and $/month.
+
+    Each cluster's load is its share of the service's observed peak-hour requests applied to the
+    planned peak rate of ``capacity`` (rows of :func:`capacity_rows`).
+    """
+    shares = con.execute(
+        "WITH h AS (SELECT json_extract_string(s.labels, '$.service') AS svc, json_extract_string(s.labels, "
+        "'$.cluster') AS cl, date_trunc('hour', c.ts) AS hr, sum(c.delta) AS n FROM counters c JOIN series s "
+        "USING (series_id) WHERE s.metric = 'gpufleet_serving_requests_total' GROUP BY ALL) "
+        "SELECT svc, cl, max(n) FROM h WHERE svc IS NOT NULL AND cl IS NOT NULL GROUP BY ALL").fetchall()
+    peaks: dict[str, dict[str, float]] = {}
+    for svc, cl, n in shares:
+        peaks.setdefault(str(svc), {})[str(cl)] = float(n)
+    out: list[dict[str, Any]] = []
+    for row in capacity:
+        clusters = peaks.get(row["service"], {})
+        if row.get("error") or len(clusters) < 2:
+            continue
+        total = sum(clusters.values())
+        price = row["usd_per_month"] / row["gpus"] / HOURS_PER_MONTH if row.get("usd_per_month") else 0.0
+        cmp = pooled_vs_split({c: row["peak_rps"] * v / total for c, v in clusters.items()}, row["replica_rps"],
+                              wait_slo_s, quantile=quantile, headroom=headroom,
+                              gpus_per_replica=row["gpus_per_replica"], usd_per_gpu_hour=price)
+        out.append({"service": row["service"], "pools": len(clusters),
+                    "split_gpus": sum(p.gpus for p in cmp.split), "pooled_gpus": cmp.pooled.gpus,
+                    "saved_gpus": cmp.saved_gpus, "saved_usd_per_month": cmp.saved_usd_per_month})
     return out
