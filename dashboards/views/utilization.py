@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st  # noqa: TID251
 
 from gpufleet.dashboards import cached
@@ -17,6 +18,9 @@ def render(ctx: Context) -> None:
     by = st.segmented_control("Group by", ["namespace", "team", "cluster"], default="namespace", key="util_by") \
         or "namespace"
     table = cached.utilization(ctx.db, ctx.mtime, ctx.start, ctx.end, by)
+    chosen = {"team": ctx.filters.team, "cluster": ctx.filters.cluster}.get(by, "")
+    if chosen:
+        table = table.filter(pl.col(by) == chosen)
     if table.height == 0:
         st.info("No GPU allocations in this window.", icon=":material/filter_alt_off:")
         return
