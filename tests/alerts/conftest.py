@@ -64,3 +64,9 @@ def start_alertmanager() -> Any:
 def http_json() -> Any:
     """``get_json(url)``."""
     return get_json
+
+
+@pytest.fixture()
+def free_tcp_port() -> int:
+    """A loopback TCP port free right now."""
+    return free_port()
