@@ -1,0 +1,184 @@
+"""Scrape engine against real loopback HTTP servers and a real DuckDB store."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from gpufleet.collectors.config import CollectorConfig
+from gpufleet.collectors.scrape import ScrapeEngine, TargetState
+from gpufleet.core.store import StoreWriter
+
+BODY = (
+    "# TYPE gpu_temp_celsius gauge\n"
+    'gpu_temp_celsius{gpu="0"} 41\n'
+    'gpu_temp_celsius{gpu="1"} 43\n'
+    "# TYPE gpu_energy_joules_total counter\n"
+    'gpu_energy_joules_total{gpu="0"} 1000\n'
+)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    body = BODY
+    auth: str | None = None
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.auth is not None and self.headers.get("Authorization") != self.auth:
+            self.send_response(401)
+            self.end_headers()
+            return
+        data = self.server.body.encode()  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+def _serve(body: str = BODY, auth: str | None = None) -> ThreadingHTTPServer:
+    handler = type("H", (_Handler,), {"auth": auth})
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.body = body  # type: ignore[attr-defined]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+@pytest.fixture()
+def server() -> Iterator[ThreadingHTTPServer]:
+    srv = _serve()
+    yield srv
+    srv.shutdown()
+
+
+def _addr(srv: ThreadingHTTPServer) -> str:
+    return f"127.0.0.1:{srv.server_address[1]}"
+
+
+def _cfg(tmp_path: Path, job: dict[str, object], limits: dict[str, int] | None = None) -> CollectorConfig:
+    return CollectorConfig.model_validate({
+        "store": str(tmp_path / "fleet.duckdb"),
+        "defaults": {"interval": "1s", "timeout": "1s"},
+        "limits": limits or {},
+        "flush_interval": "200ms",
+        "jobs": [job],
+    })
+
+
+def _scrape_once(cfg: CollectorConfig) -> ScrapeEngine:
+    writer = StoreWriter(cfg.store)
+    engine = ScrapeEngine(cfg, writer)
+
+    async def go() -> None:
+        for spec in engine.discover():
+            interval, timeout = cfg.timing(cfg.jobs[0])
+            state = TargetState(spec, interval, timeout)
+            engine.targets[spec.key] = state
+            engine._queue.append(await engine.scrape(state))
+        await engine.flush()
+        for c in engine._clients.values():
+            await c.aclose()
+
+    asyncio.run(go())
+    writer.close()
+    return engine
+
+
+def test_static_target_records_up_duration_and_samples(tmp_path: Path, server: ThreadingHTTPServer) -> None:
+    cfg = _cfg(tmp_path, {"name": "gpu", "static": [{"targets": [_addr(server)], "labels": {"cluster": "a"}}]})
+    engine = _scrape_once(cfg)
+    (state,) = engine.targets.values()
+    assert state.up is True
+    assert state.last_samples == 3
+    assert state.last_error == ""
+    assert state.last_duration > 0
+    assert engine.stats.written.landed == 1
+
+
+def test_file_discovery_and_staleness_when_target_vanishes(tmp_path: Path, server: ThreadingHTTPServer) -> None:
+    sd = tmp_path / "targets.json"
+    sd.write_text(json.dumps([{"targets": [_addr(server)], "labels": {"team": "x"}}]))
+    cfg = _cfg(tmp_path, {"name": "file", "file_sd": [str(sd)]})
+    writer = StoreWriter(cfg.store)
+    engine = ScrapeEngine(cfg, writer)
+
+    async def go() -> list[str]:
+        added, _ = engine.apply(engine.discover())
+        assert [s.spec.name for s in added] == [_addr(server)]
+        state = added[0]
+        if state.task is not None:
+            state.task.cancel()
+        engine._queue.append(await engine.scrape(state))
+        sd.write_text("[]")
+        _, removed = engine.apply(engine.discover())
+        stale = [b for b in engine._queue if any(
+            s.metric == "gpufleet_target_stale" for s in b.series.values())]
+        await engine.flush()
+        for c in engine._clients.values():
+            await c.aclose()
+        return [s.spec.name for s in removed] + [str(len(stale))]
+
+    out = asyncio.run(go())
+    writer.close()
+    assert out == [_addr(server), "1"]
+    assert engine.targets == {}
+
+
+@pytest.mark.parametrize(("limits", "body", "error"), [
+    ({"body_bytes": 50}, BODY, "exceeds the limit of 50 bytes"),
+    ({"samples": 2}, BODY, "3 samples exceed the limit of 2"),
+])
+def test_limits_fail_the_scrape_with_a_per_target_error(tmp_path: Path, limits: dict[str, int], body: str,
+                                                        error: str) -> None:
+    srv = _serve(body)
+    try:
+        cfg = _cfg(tmp_path, {"name": "gpu", "static": [{"targets": [_addr(srv)]}]}, limits)
+        engine = _scrape_once(cfg)
+    finally:
+        srv.shutdown()
+    (state,) = engine.targets.values()
+    assert state.up is False
+    assert error in state.last_error
+
+
+def test_label_limits_reject_the_series_alone(tmp_path: Path) -> None:
+    body = BODY + '# TYPE wide gauge\nwide{a="1",b="2",c="3",d="4",e="5",f="6"} 1\n# TYPE long gauge\nlong{a="' + "x" * 40 + '"} 1\n'
+    srv = _serve(body)
+    try:
+        cfg = _cfg(tmp_path, {"name": "gpu", "static": [{"targets": [_addr(srv)]}]},
+                   {"labels": 4, "label_value_length": 20})
+        engine = _scrape_once(cfg)
+    finally:
+        srv.shutdown()
+    (state,) = engine.targets.values()
+    assert state.up is True
+    assert "wide" in state.last_error and "long" in state.last_error
+
+
+@pytest.mark.parametrize(("job_auth", "header"), [
+    ({"basic_auth": {"username": "u", "password": "p"}}, "Basic " + base64.b64encode(b"u:p").decode()),
+    ({"bearer_token": "tok"}, "Bearer tok"),
+])
+def test_auth_to_target(tmp_path: Path, job_auth: dict[str, object], header: str) -> None:
+    srv = _serve(auth=header)
+    try:
+        (tmp_path / "ok").mkdir()
+        (tmp_path / "bad").mkdir()
+        job = {"name": "gpu", "static": [{"targets": [_addr(srv)]}]}
+        ok = _scrape_once(_cfg(tmp_path / "ok", {**job, **job_auth}))
+        bad = _scrape_once(_cfg(tmp_path / "bad", job))
+    finally:
+        srv.shutdown()
+    assert next(iter(ok.targets.values())).up is True
+    bad_state = next(iter(bad.targets.values()))
+    assert bad_state.up is False
+    assert "HTTP 401" in bad_state.last_error
