@@ -182,3 +182,27 @@ def test_auth_to_target(tmp_path: Path, job_auth: dict[str, object], header: str
     bad_state = next(iter(bad.targets.values()))
     assert bad_state.up is False
     assert "HTTP 401" in bad_state.last_error
+
+
+def test_a_retried_flush_after_restart_neither_loses_nor_duplicates(tmp_path: Path,
+                                                                    server: ThreadingHTTPServer) -> None:
+    cfg = _cfg(tmp_path, {"name": "gpu", "static": [{"targets": [_addr(server)]}]})
+    writer = StoreWriter(cfg.store)
+    engine = ScrapeEngine(cfg, writer, clock=lambda: 1_700_000_000.0)
+
+    async def one() -> list:
+        (spec,) = engine.discover()
+        state = TargetState(spec, 1.0, 1.0)
+        batch = await engine.scrape(state)
+        for c in engine._clients.values():
+            await c.aclose()
+        return [batch]
+
+    batches = asyncio.run(one())
+    first = writer.write(batches)
+    writer.close()
+    again = StoreWriter(cfg.store)  # a restarted collector re-sends the batch it could not confirm
+    second = again.write(batches)
+    again.close()
+    assert (first.landed, first.skipped) == (1, 0)
+    assert (second.landed, second.skipped) == (0, 1)
