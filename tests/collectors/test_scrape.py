@@ -206,3 +206,22 @@ def test_a_retried_flush_after_restart_neither_loses_nor_duplicates(tmp_path: Pa
     again.close()
     assert (first.landed, first.skipped) == (1, 0)
     assert (second.landed, second.skipped) == (0, 1)
+
+
+def test_collect_cli_scrapes_a_static_target_into_the_store(tmp_path: Path, server: ThreadingHTTPServer) -> None:
+    import subprocess
+
+    import duckdb
+
+    cfg = tmp_path / "collect.yaml"
+    cfg.write_text(f"store: {tmp_path / 'fleet.duckdb'}\ndefaults: {{interval: 1s, timeout: 1s}}\n"
+                   f"flush_interval: 200ms\njobs:\n  - name: gpu\n    static: [{{targets: ['{_addr(server)}']}}]\n")
+    proc = subprocess.run(["gpufleet", "collect", "--config", str(cfg), "--duration", "2.5"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    con = duckdb.connect(str(tmp_path / "fleet.duckdb"), read_only=True)
+    batches = con.execute("select count(*) from batches").fetchone()
+    metrics = {r[0] for r in con.execute("select metric from series").fetchall()}
+    con.close()
+    assert batches is not None and batches[0] >= 2
+    assert {"up", "scrape_duration_seconds", "scrape_samples_scraped"} <= metrics
