@@ -7,6 +7,7 @@ parses a share of the targets; the parent process is the single writer.
 from __future__ import annotations
 
 import multiprocessing as mp
+import queue as queue_mod
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +67,20 @@ def _worker(cfg: FleetConfig, plan: HistoryPlan, share: int, of: int, flush_ever
         queue.put(("error", traceback.format_exc()))
 
 
+def _next_chunk(queue: Any, proc: Any, timeout_s: float = 600.0) -> tuple[Any, Any]:
+    """The worker's next chunk; raises at once if the worker died without reporting."""
+    waited = 0.0
+    while True:
+        try:
+            return queue.get(timeout=1.0)
+        except queue_mod.Empty:
+            waited += 1.0
+            if not proc.is_alive():
+                raise RuntimeError(f"history worker {proc.name} exited with code {proc.exitcode}") from None
+            if waited >= timeout_s:
+                raise RuntimeError(f"history worker {proc.name} sent nothing for {timeout_s:.0f} s") from None
+
+
 def build_history(db: str | Path, cfg: FleetConfig, plan: HistoryPlan,
                   on_step: Callable[[int, int], None] | None = None, *, workers: int = 1,
                   flush_every: int = 12) -> WriteReport:
@@ -79,7 +94,9 @@ def build_history(db: str | Path, cfg: FleetConfig, plan: HistoryPlan,
                 if on_step:
                     on_step(i, plan.steps)
         else:
-            ctx = mp.get_context("fork")
+            # spawn, not fork: forking a process that already runs threads (rich's live display, DuckDB's
+            # and polars' pools) can copy a held lock into the child and hang it.
+            ctx = mp.get_context("spawn")
             queues = [ctx.Queue(maxsize=4) for _ in range(workers)]
             procs = [ctx.Process(target=_worker, args=(cfg, plan, w, workers, flush_every, queues[w]), daemon=True)
                      for w in range(workers)]
@@ -89,8 +106,8 @@ def build_history(db: str | Path, cfg: FleetConfig, plan: HistoryPlan,
                 done = 0
                 while done < plan.steps:
                     chunk: list[Batch] = []
-                    for q in queues:
-                        i, part = q.get(timeout=600)
+                    for q, proc in zip(queues, procs, strict=True):
+                        i, part = _next_chunk(q, proc)
                         if i == "error":
                             raise RuntimeError(f"history worker failed:\n{part}")
                         chunk.extend(part)
