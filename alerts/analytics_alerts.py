@@ -1,7 +1,9 @@
 """Alerts only the analytics can see, as Alertmanager v2 alert objects (pure: rows in, dicts out).
 
 Degraded or failed probe verdicts per GPU (``probe_results`` via ``probes.report.latest_verdicts``) and
-services whose forecast peak needs more replicas than they run (``analytics.capacity.report``).
+services whose forecast peak needs more replicas than they run (``analytics.capacity.report``), and
+teams (or namespaces) whose GPU spend in the newest bucket jumps above their baseline
+(``analytics.cost.anomaly``).
 """
 
 from __future__ import annotations
@@ -9,9 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Alert", "capacity_alerts", "probe_alerts"]
+if TYPE_CHECKING:
+    from gpufleet.analytics.cost.anomaly import CostAnomaly
+
+__all__ = ["Alert", "capacity_alerts", "cost_alerts", "probe_alerts"]
 
 RUNBOOK = "docs/runbooks/{}.md"
 
@@ -75,4 +80,24 @@ def capacity_alerts(rows: list[dict[str, Any]]) -> list[Alert]:
              "description": (f"Service {r['service']} is forecast to peak at {r['peak_rps']:.2f} req/s, which needs "
                              f"{need} replica(s) for its latency target; it runs {have}."),
              "runbook_url": RUNBOOK.format("CapacityExhaustion")}))
+    return out
+
+
+def _span(hours: float) -> str:
+    return f"{hours / 24:g}d" if hours >= 24 and hours % 24 == 0 else f"{hours:g}h"
+
+
+def cost_alerts(anomalies: list[CostAnomaly]) -> list[Alert]:
+    """``GpuCostAnomaly`` for each group whose newest bucket of spend is far above its baseline."""
+    out = []
+    for a in anomalies:
+        span = _span(a.bucket_hours)
+        ratio = f" ({a.ratio:.1f}x)" if a.ratio is not None else " (new spend)"
+        out.append(Alert(
+            {"alertname": "GpuCostAnomaly", "severity": "warning", "source": "gpufleet-analytics", a.by: a.group},
+            {"summary": f"GPU spend of {a.by} {a.group} jumped{ratio} in the last {span}",
+             "description": (f"{a.by.capitalize()} {a.group} spent ${a.cost_usd:,.2f} on GPUs in the {span} from "
+                             f"{a.bucket_start:%Y-%m-%d %H:%M} UTC against a baseline median of "
+                             f"${a.baseline_usd:,.2f} per {span} (alert threshold ${a.threshold_usd:,.2f})."),
+             "runbook_url": RUNBOOK.format("GpuCostAnomaly")}))
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +61,18 @@ def render(
         console.print(f"{target}: {len(specs)} SLO(s), {sum(len(g['rules']) for g in doc['groups'])} rules")
 
 
-def collect(db: Path) -> tuple[list[Any], list[str]]:
+@dataclass(frozen=True)
+class CostCheck:
+    """How cost anomalies are looked for: spend per ``by`` in buckets of ``bucket``, against ``baseline`` buckets."""
+
+    by: str = "team"
+    bucket: timedelta = timedelta(days=1)
+    baseline: int = 7
+    z: float = 3.0
+    min_usd: float = 1.0
+
+
+def collect(db: Path, cost: CostCheck | None = None) -> tuple[list[Any], list[str]]:
     """Every analytics-side alert the store at ``db`` shows now, and notes on sources that had no data."""
     import duckdb
 
@@ -84,9 +97,35 @@ def collect(db: Path) -> tuple[list[Any], list[str]]:
             alerts += capacity_alerts(capacity_rows(con))
         except (duckdb.Error, ValueError, KeyError) as exc:
             notes.append(f"capacity forecast skipped: {exc}")
+        alerts += _cost(con, cost or CostCheck(), notes)
     finally:
         con.close()
     return alerts, notes
+
+
+def _cost(con: Any, check: CostCheck, notes: list[str]) -> list[Any]:
+    """Cost anomaly alerts, or a note saying why none could be computed."""
+    import duckdb
+
+    from gpufleet.alerts.analytics_alerts import cost_alerts
+    from gpufleet.analytics.cost.pricing import CatalogError, load_catalog
+    from gpufleet.analytics.cost.query import DuckDBSource
+    from gpufleet.analytics.cost.report import cost_anomalies
+
+    src = DuckDBSource(con)
+    try:
+        w = src.window(check.bucket)
+        first = con.execute("SELECT min(ts) FROM gpu_allocations_1h").fetchall()[0][0]
+        if first is None or first > w.end - check.bucket * (check.baseline + 1):
+            notes.append(f"cost anomalies skipped: less than {check.baseline + 1} buckets of "
+                         f"{check.bucket.total_seconds() / 3600:g}h of allocation history")
+            return []
+        found = cost_anomalies(src, load_catalog(), by=check.by, bucket=check.bucket, baseline=check.baseline,
+                               z=check.z, min_usd=check.min_usd)
+    except (duckdb.Error, ValueError, CatalogError) as exc:
+        notes.append(f"cost anomalies skipped: {exc}")
+        return []
+    return cost_alerts(found)
 
 
 @alerts_app.command("push")
@@ -96,19 +135,33 @@ def push_cmd(
     state: Path | None = typer.Option(None, "--state", help="State file of firing alerts (default: <db>.alerts.json)."),
     resend: float = typer.Option(300.0, "--resend", help="Resend interval in seconds; alerts expire after 3x."),
     every: float = typer.Option(0.0, "--every", help="Repeat every N seconds (0: push once and exit)."),
+    cost_by: str = typer.Option("team", "--cost-by", help="Cost anomalies per team or namespace."),
+    cost_bucket: str = typer.Option("1d", "--cost-bucket", help="Spend bucket for cost anomalies: 1d, 6h, 1h."),
+    cost_baseline: int = typer.Option(7, "--cost-baseline", help="Earlier buckets forming the cost baseline."),
+    cost_z: float = typer.Option(3.0, "--cost-z", help="Spreads (scaled MAD) above the baseline median to alert."),
+    cost_min_usd: float = typer.Option(1.0, "--cost-min-usd", help="Smallest excess spend in $ worth an alert."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Post conditions only the analytics see (probe verdicts, capacity) to Alertmanager's v2 API."""
+    """Post conditions only the analytics see (probe verdicts, capacity, cost anomalies) to Alertmanager."""
     import json
     import time
 
     from gpufleet.alerts.pusher import push
+    from gpufleet.analytics.cost.query import parse_window
 
     if not alertmanager.startswith(("http://", "https://")):
         raise typer.BadParameter(f"--alertmanager {alertmanager!r}: expected an http(s) URL")
+    if cost_by not in ("team", "namespace"):
+        raise typer.BadParameter(f"--cost-by {cost_by!r}: use team or namespace")
+    if cost_baseline < 3:
+        raise typer.BadParameter(f"--cost-baseline {cost_baseline}: needs at least 3 earlier buckets")
+    try:
+        check = CostCheck(cost_by, parse_window(cost_bucket), cost_baseline, cost_z, cost_min_usd)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--cost-bucket: {exc}") from exc
     state_path = state or db.with_suffix(db.suffix + ".alerts.json")
     while True:
-        alerts, notes = collect(db)
+        alerts, notes = collect(db, check)
         try:
             result = push(alerts, alertmanager, state_path, resend_s=resend)
         except RuntimeError as exc:

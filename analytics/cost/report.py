@@ -7,6 +7,7 @@ import datetime as dt
 import polars as pl
 
 from gpufleet.analytics.cost.allocation import chargeback, price_allocations
+from gpufleet.analytics.cost.anomaly import CostAnomaly, bucket_costs, detect_anomalies
 from gpufleet.analytics.cost.focus import focus_rows
 from gpufleet.analytics.cost.pricing import Catalog, price_rows
 from gpufleet.analytics.cost.query import CostSource
@@ -16,7 +17,7 @@ from gpufleet.analytics.utilization.efficiency import gpu_activity, utilization_
 from gpufleet.analytics.utilization.recommend import Recommendation, per_pod_gpu_use, recommend
 
 __all__ = ["price_map", "priced", "cost_report", "utilization_report", "model_cost_report", "focus_export",
-           "recommendations", "energy", "rightsizing"]
+           "recommendations", "energy", "rightsizing", "cost_anomalies"]
 
 
 def price_map(catalog: Catalog, stored: pl.DataFrame | None = None) -> dict[tuple[str, str, str, str], float]:
@@ -131,3 +132,14 @@ def rightsizing(src: CostSource, catalog: Catalog, window: dt.timedelta, probe: 
         if r["gpu_model"] in throughput:
             out[f"{r[by]} on {r['gpu_model']}"] = rightsize(r["gpu_hours"], r["gpu_model"], throughput, od)
     return out
+
+
+def cost_anomalies(src: CostSource, catalog: Catalog, *, by: str = "team", bucket: dt.timedelta = dt.timedelta(days=1),
+                   baseline: int = 7, z: float = 3.0, min_rel: float = 0.25,
+                   min_usd: float = 1.0) -> list[CostAnomaly]:
+    """Groups whose spend in the newest ``bucket`` is far above the median of the ``baseline`` buckets before it."""
+    w = src.window(bucket * (baseline + 1))
+    p = price_allocations(src.allocations(w), price_map(catalog, src.prices()))
+    costs = bucket_costs(p, w.start, bucket, by)
+    return detect_anomalies(costs, start=w.start, bucket=bucket, by=by, baseline=baseline, z=z, min_rel=min_rel,
+                            min_usd=min_usd)
