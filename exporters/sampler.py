@@ -15,6 +15,7 @@ from gpufleet.exporters.backend import (
     CLOCK_EVENT_BITS,
     DeviceIdentity,
     GpuBackend,
+    XidEvent,
 )
 from gpufleet.exporters.errors import NvmlError, from_nvml
 from gpufleet.exporters.snapshot import GpuState, Series, Snapshot
@@ -33,8 +34,15 @@ class Sampler:
 
     def __init__(self, backend: GpuBackend, *, fast_interval: float = 1.0, slow_interval: float = 5.0,
                  gpm_interval: float = 1.0, reinit_backoff: float = 10.0, xid_timeout: float = 1.0,
+                 processes: bool = False, max_processes: int = 16,
+                 on_xid: Callable[[XidEvent], None] | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        if max_processes < 1:
+            raise ValueError(f"max_processes must be at least 1, got {max_processes}")
         self.backend = backend
+        self.processes = processes
+        self.max_processes = max_processes
+        self.on_xid = on_xid
         self.fast_interval = fast_interval
         self.slow_interval = slow_interval
         self.gpm_interval = gpm_interval
@@ -189,6 +197,10 @@ class Sampler:
             out: list[Series] = []
             try:
                 for field, read in _SLOW:
+                    if field == "processes":
+                        if not self.processes:
+                            continue
+                        read = _bounded_processes(self.max_processes)
                     try:
                         read(b, i, out)
                     except Exception as exc:  # noqa: BLE001
@@ -274,7 +286,25 @@ class Sampler:
                 per = self.xids.setdefault(ev.uuid, {})
                 per[ev.xid] = per.get(ev.xid, 0.0) + 1
                 self.last_xid[ev.uuid] = float(ev.xid)
+        if self.on_xid is not None:
+            for ev in events:
+                try:
+                    self.on_xid(ev)
+                except Exception as exc:  # noqa: BLE001 - a failing event sink never stops counting
+                    self.count_error("xid_sink", exc)
         return len(events)
+
+    def health(self, max_age: float | None = None) -> tuple[bool, dict[str, object]]:
+        """Whether NVML is usable and the fast loop finished recently, with the facts behind it."""
+        limit = max_age if max_age is not None else 3 * self.fast_interval + 5.0
+        now = self.clock()
+        age = now - self.finished["fast"] if "fast" in self.finished else None
+        up = sum(1 for g in self.gpus if g.up)
+        ok = self._healthy and age is not None and age <= limit
+        return ok, {"nvml": "usable" if self._healthy else "unavailable", "gpus": len(self.gpus), "gpus_up": up,
+                    "last_sample_age_seconds": None if age is None else round(age, 3),
+                    "max_sample_age_seconds": limit, "reinits": self.reinits,
+                    "driver_version": self.driver_version}
 
     # -- the snapshot ----------------------------------------------------------------------------
 
@@ -411,6 +441,18 @@ def _remap(b: GpuBackend, i: int, out: Out) -> None:
 def _processes(b: GpuBackend, i: int, out: Out) -> None:
     for p in b.processes(i):
         out.append(Series("gpufleet_gpu_process_memory_used_bytes", (("pid", str(p.pid)),), p.used_bytes))
+
+
+def _bounded_processes(limit: int) -> Callable[[GpuBackend, int, Out], None]:
+    """Per-process memory for the ``limit`` largest holders; the rest summed under ``pid="other"``."""
+    def read(b: GpuBackend, i: int, out: Out) -> None:
+        procs = sorted(b.processes(i), key=lambda p: (-p.used_bytes, p.pid))
+        for p in procs[:limit]:
+            out.append(Series("gpufleet_gpu_process_memory_used_bytes", (("pid", str(p.pid)),), p.used_bytes))
+        if len(procs) > limit:
+            rest = sum(p.used_bytes for p in procs[limit:])
+            out.append(Series("gpufleet_gpu_process_memory_used_bytes", (("pid", "other"),), rest))
+    return read
 
 
 _FAST: tuple[tuple[str, Callable[[GpuBackend, int, Out], None]], ...] = (
