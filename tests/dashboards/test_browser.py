@@ -59,6 +59,9 @@ def test_every_page_renders_the_analytics_numbers(browser, streamlit_url, expect
         else:
             page.locator('[data-testid="stMetric"]').first.wait_for(timeout=60_000)
         assert page.locator('[data-testid="stException"]').count() == 0
+        # metrics render one by one: wait until every expected label is on the page
+        for label in expected[name]:
+            page.locator('[data-testid="stMetricLabel"]', has_text=label).first.wait_for(timeout=60_000)
         shown = shown_metrics(page)
         for label, value in expected[name].items():
             assert shown.get(label) == value, (name, label, shown)
