@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
-__all__ = ["register"]
+__all__ = ["register", "main"]
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a one-line error (no traceback) and return the exit to raise."""
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:
@@ -22,7 +32,6 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
 
 def register(app: typer.Typer, report_app: typer.Typer) -> None:
     """Add ``exporter`` to the CLI."""
-    from gpufleet.main import console, fail
 
     @app.command()
     def exporter(
@@ -92,3 +101,27 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
                     break
         finally:
             exp.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m gpufleet.exporters``: the exporter alone, without loading the other parts' commands."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_show_locals=False)
+    register(app, typer.Typer())
+
+    @app.callback()
+    def _root() -> None:
+        """The gpufleet node exporter."""
+
+    try:
+        result = app(args=["exporter", *(argv if argv is not None else sys.argv[1:])], standalone_mode=False)
+        if isinstance(result, int):  # click returns the code of an Exit raised by the command
+            return result
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except Exception as exc:  # click's usage errors carry their own exit code
+        code = getattr(exc, "exit_code", None)
+        if code is not None and hasattr(exc, "show"):
+            exc.show()
+            return int(code)
+        raise
+    return 0
