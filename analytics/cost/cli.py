@@ -1,4 +1,4 @@
-"""CLI: ``gpufleet report cost|utilization`` and ``gpufleet export focus``."""
+"""CLI: ``gpufleet report cost|utilization|energy|whatif`` and ``gpufleet export focus``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from gpufleet.core.store.reader import open_readonly
 __all__ = ["register"]
 
 BY_CHOICES = ("team", "namespace", "node", "cluster", "model")
+ENERGY_BY = {"gpu": "gpu_uuid", "team": "team", "namespace": "namespace", "node": "node", "cluster": "cluster",
+             "model": "gpu_model"}
 DbOpt = Annotated[Path, typer.Option("--db", help="DuckDB store file")]
 WindowOpt = Annotated[str, typer.Option("--window", help="window ending at the newest data: 30d, 12h, 2w")]
 CatalogOpt = Annotated[Path | None, typer.Option("--catalog", help="price catalog YAML (default: shipped)")]
@@ -73,9 +75,12 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
     @report_app.command("utilization")
     def utilization(db: DbOpt, by: Annotated[str, typer.Option("--by")] = "namespace", window: WindowOpt = "30d",
                     catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
-        """Allocated vs used GPU-hours, efficiency, and Optimize/Remove/Share recommendations."""
-        if by not in BY_CHOICES[:4]:
-            raise _fail(f"--by {by!r}: use one of {', '.join(BY_CHOICES[:4])}")
+        """Allocated vs used GPU-hours and efficiency, and Optimize/Remove/Share recommendations.
+
+        --by team, namespace, node, cluster, model (GPU model) or workload (namespace/pod).
+        """
+        if by not in rep.UTILIZATION_BY:
+            raise _fail(f"--by {by!r}: use one of {', '.join(rep.UTILIZATION_BY)}")
         try:
             length, cat = parse_window(window), load_catalog(catalog)
             src = _source(db)
@@ -90,6 +95,49 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
         _print(df, f"GPU utilization by {by}, last {window}", False)
         _print(pl.DataFrame([r.__dict__ for r in recs]) if recs else pl.DataFrame({"recommendation": ["none"]}),
                "Recommendations", False)
+
+    @report_app.command("energy")
+    def energy(db: DbOpt, by: Annotated[str, typer.Option("--by")] = "namespace", window: WindowOpt = "30d",
+               catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+        """GPU and facility kWh (PUE), electricity cost and kg CO2e per GPU, team, namespace, node, cluster or model."""
+        if by not in ENERGY_BY:
+            raise _fail(f"--by {by!r}: use one of {', '.join(ENERGY_BY)}")
+        try:
+            length, cat = parse_window(window), load_catalog(catalog)
+            df = rep.energy(_source(db), cat, length, ENERGY_BY[by])
+        except (ValueError, CatalogError) as exc:
+            raise _fail(str(exc)) from None
+        e = cat.energy
+        _print(df, f"GPU energy by {by}, last {window} (PUE {e.pue:g}, ${e.usd_per_kwh:g}/kWh, "
+               f"{e.grid_gco2_per_kwh:g} gCO2e/kWh)", as_json)
+
+    @report_app.command("whatif")
+    def whatif(db: DbOpt, by: Annotated[str, typer.Option("--by", help="rightsizing groups")] = "namespace",
+               probe: Annotated[str, typer.Option("--probe", help="probe whose throughput scales hours")]
+               = "matmul_bf16",
+               spot_overhead: Annotated[float, typer.Option(
+                   "--spot-overhead", min=0, max=1, help="share of work redone after spot interruptions")] = 0.10,
+               window: WindowOpt = "30d", catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+        """On-demand vs reserved vs spot per GPU model, and rightsizing each group to other GPU models."""
+        if by not in BY_CHOICES[:4]:
+            raise _fail(f"--by {by!r}: use one of {', '.join(BY_CHOICES[:4])}")
+        try:
+            length, cat = parse_window(window), load_catalog(catalog)
+            src = _source(db)
+            pricing = rep.pricing_whatif(src, cat, length, spot_overhead)
+            sizing = rep.rightsizing(src, cat, length, probe, by)
+        except (ValueError, CatalogError) as exc:
+            raise _fail(str(exc)) from None
+        note = None if sizing.height else (f"no {probe!r} probe results in the store: run `gpufleet probe run` "
+                                           "and `gpufleet probe ingest` for rightsizing")
+        if as_json:
+            typer.echo(json.dumps({"pricing": pricing.to_dicts(), "rightsizing": sizing.to_dicts(), "note": note}))
+            return
+        _print(pricing, f"On demand vs reserved vs spot, last {window}", False)
+        if note:
+            Console().print(note)
+        else:
+            _print(sizing, f"Rightsizing by {by} ({probe} throughput, on-demand prices)", False)
 
     @export_app.command("focus")
     def focus(db: DbOpt, out: Annotated[Path, typer.Option("--out", help="FILE.csv or FILE.parquet")],

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from gpufleet.core.store.prices import PriceRow
 
 __all__ = ["Catalog", "CatalogError", "Energy", "Instance", "DEFAULT_CATALOG", "load_catalog", "price_rows",
-           "OPENCOST_DEFAULT_RATES", "split_node_price"]
+           "OPENCOST_DEFAULT_RATES", "split_node_price", "split_node_price_parts"]
 
 DEFAULT_CATALOG = Path(__file__).parent / "catalog" / "prices.yaml"
 
@@ -96,12 +96,25 @@ class Catalog(_Strict):
                     None)
 
 
+def split_node_price_parts(node_price: float, vcpus: float, memory_gib: float, gpus: int,
+                           rates: dict[str, float] | None = None) -> dict[str, float]:
+    """A node's price split into its CPU, RAM and GPU parts by fixed per-unit rates (OpenCost's fallback).
+
+    The rates keep their ratios and are scaled together so that the parts sum to ``node_price``.
+    """
+    r = rates or OPENCOST_DEFAULT_RATES
+    base = {"cpu": vcpus * r["cpu"], "ram": memory_gib * r["ram"], "gpu": gpus * r["gpu"]}
+    total = sum(base.values())
+    if total <= 0:
+        raise ValueError(f"cannot split a node price over vcpus={vcpus} memory_gib={memory_gib} gpus={gpus} "
+                         "at zero rates")
+    return {k: node_price * v / total for k, v in base.items()}
+
+
 def split_node_price(node_usd_per_hour: float, vcpus: float, memory_gib: float, gpus: int,
                      rates: dict[str, float] | None = None) -> float:
     """$/GPU-hour from a node's total price, split by fixed CPU:RAM:GPU ratios (OpenCost's fallback)."""
-    r = rates or OPENCOST_DEFAULT_RATES
-    weights = vcpus * r["cpu"] + memory_gib * r["ram"] + gpus * r["gpu"]
-    return node_usd_per_hour * (gpus * r["gpu"] / weights) / gpus
+    return split_node_price_parts(node_usd_per_hour, vcpus, memory_gib, gpus, rates)["gpu"] / gpus
 
 
 def _where(loc: tuple[int | str, ...]) -> str:

@@ -12,12 +12,13 @@ from gpufleet.analytics.cost.focus import focus_rows
 from gpufleet.analytics.cost.pricing import Catalog, price_rows
 from gpufleet.analytics.cost.query import CostSource
 from gpufleet.analytics.cost.tokens import token_cost
-from gpufleet.analytics.cost.whatif import Scenario, rightsize
+from gpufleet.analytics.cost.whatif import break_even_utilization, compare_pricing, rightsize
 from gpufleet.analytics.utilization.efficiency import gpu_activity, utilization_by
 from gpufleet.analytics.utilization.recommend import Recommendation, per_pod_gpu_use, recommend
 
 __all__ = ["price_map", "priced", "cost_report", "utilization_report", "model_cost_report", "focus_export",
-           "recommendations", "energy", "rightsizing", "cost_anomalies"]
+           "recommendations", "energy", "rightsizing", "cost_anomalies", "pricing_whatif",
+           "UTILIZATION_BY"]
 
 
 def price_map(catalog: Catalog, stored: pl.DataFrame | None = None) -> dict[tuple[str, str, str, str], float]:
@@ -77,10 +78,58 @@ def model_cost_report(src: CostSource, catalog: Catalog, window: dt.timedelta,
     return pl.DataFrame(rows).sort("cost_usd", descending=True)
 
 
+UTILIZATION_BY = {"team": "team", "namespace": "namespace", "node": "node", "cluster": "cluster",
+                  "model": "gpu_model", "workload": "workload"}
+
+
 def utilization_report(src: CostSource, window: dt.timedelta, by: str = "namespace") -> pl.DataFrame:
-    """Allocated vs used GPU-hours and efficiency per ``by``."""
+    """Allocated vs used GPU-hours and efficiency per ``by``.
+
+    ``by`` is team, namespace, node, cluster, model (the GPU model) or workload (``namespace/pod``).
+    """
+    if by not in UTILIZATION_BY:
+        raise ValueError(f"utilization by {by!r}: use one of {', '.join(UTILIZATION_BY)}")
     w = src.window(window)
-    return utilization_by(src.allocations(w), src.utilization(w), by)
+    alloc = src.allocations(w)
+    if by == "workload":
+        alloc = alloc.with_columns(workload=pl.concat_str("namespace", pl.lit("/"), "pod"))
+    return utilization_by(alloc, src.utilization(w), UTILIZATION_BY[by])
+
+
+def pricing_whatif(src: CostSource, catalog: Catalog, window: dt.timedelta,
+                   spot_interruption_overhead: float = 0.10) -> pl.DataFrame:
+    """Per GPU model: its allocated GPU-hours priced on demand, reserved (every hour of its GPUs) and spot.
+
+    Reserved pays for every hour of the window that holds data (not the hours asked for before the store
+    began). The on-demand rate is the catalog's (or stored) mean on-demand $/GPU-hour of that model over the regions
+    it is sold in; discounts come from the catalog.
+    """
+    w = src.window(window)
+    alloc = src.allocations(w)
+    od: dict[str, list[float]] = {}
+    for (_, _, model, cat), v in price_map(catalog, src.prices()).items():
+        if cat == "on_demand":
+            od.setdefault(model, []).append(v)
+    hours = float(alloc["ts"].dt.truncate("1h").n_unique())
+    per = (alloc.group_by("gpu_model")
+           .agg(gpus=pl.col("gpu_uuid").n_unique(),
+                used=pl.col("gpu_seconds").filter(pl.col("namespace").is_not_null()).sum() / 3600)
+           .sort("gpu_model"))
+    rows = []
+    for r in per.iter_rows(named=True):
+        if r["gpu_model"] not in od:
+            raise ValueError(f"no on-demand price for GPU model {r['gpu_model']!r}; add it to the price catalog")
+        rate = sum(od[r["gpu_model"]]) / len(od[r["gpu_model"]])
+        scen = {s.category: s for s in compare_pricing(
+            r["used"], hours, r["gpus"], rate, reserved_discount=catalog.discounts.reserved,
+            spot_discount=catalog.discounts.spot, spot_interruption_overhead=spot_interruption_overhead)}
+        rows.append({"gpu_model": r["gpu_model"], "gpus": r["gpus"], "window_hours": hours,
+                     "allocated_gpu_hours": r["used"], "on_demand_usd_per_gpu_hour": rate,
+                     "on_demand_usd": scen["on_demand"].cost_usd, "reserved_usd": scen["reserved"].cost_usd,
+                     "spot_usd": scen["spot"].cost_usd,
+                     "break_even_utilization": break_even_utilization(rate, rate * (1 - catalog.discounts.reserved)),
+                     "advice": scen["reserved"].note})
+    return pl.DataFrame(rows)
 
 
 def recommendations(src: CostSource, catalog: Catalog, window: dt.timedelta) -> list[Recommendation]:
@@ -118,20 +167,39 @@ def energy(src: CostSource, catalog: Catalog, window: dt.timedelta, by: str = "n
                               gco2_per_kwh=e.grid_gco2_per_kwh)
 
 
-def rightsizing(src: CostSource, catalog: Catalog, window: dt.timedelta, probe: str,
-                by: str = "namespace") -> dict[str, list[Scenario]]:
-    """Per ``by`` group on each GPU model: its GPU-hours moved to every probed model at on-demand prices."""
+def rightsizing(src: CostSource, catalog: Catalog, window: dt.timedelta, probe: str = "matmul_bf16",
+                by: str = "namespace") -> pl.DataFrame:
+    """Per ``by`` group and GPU model: its workload GPU-hours moved to every probed model at on-demand prices.
+
+    Hours scale by the probe-measured throughput (``probe``, mean per GPU model) of the current model over
+    the target's; ``savings_usd`` is the current on-demand cost minus the target's (negative: dearer). A
+    group on a model with no probe result is left out; an empty frame means no probe results at all.
+    """
     w = src.window(window)
     pr = src.probes().filter(pl.col("probe") == probe)
     throughput = dict(zip(pr["gpu_model"], pr["value"], strict=True))
-    od = {m: v for (_, _, m, c), v in price_map(catalog, src.prices()).items() if c == "on_demand"}
+    od: dict[str, list[float]] = {}
+    for (_, _, m, c), v in price_map(catalog, src.prices()).items():
+        if c == "on_demand":
+            od.setdefault(m, []).append(v)
+    rate = {m: sum(v) / len(v) for m, v in od.items()}
     a = (src.allocations(w).filter(pl.col("namespace").is_not_null())
-         .group_by(by, "gpu_model").agg(gpu_hours=pl.col("gpu_seconds").sum() / 3600))
-    out: dict[str, list[Scenario]] = {}
+         .group_by(by, "gpu_model").agg(gpu_hours=pl.col("gpu_seconds").sum() / 3600).sort(by, "gpu_model"))
+    rows = []
     for r in a.iter_rows(named=True):
-        if r["gpu_model"] in throughput:
-            out[f"{r[by]} on {r['gpu_model']}"] = rightsize(r["gpu_hours"], r["gpu_model"], throughput, od)
-    return out
+        model = r["gpu_model"]
+        if model not in throughput or model not in rate:
+            continue
+        current = r["gpu_hours"] * rate[model]
+        for s in rightsize(r["gpu_hours"], model, throughput, rate):
+            rows.append({by: r[by], "gpu_model": model, "gpu_hours": r["gpu_hours"], "current_usd": current,
+                         "target_model": s.category,
+                         "target_gpu_hours": r["gpu_hours"] * throughput[model] / throughput[s.category],
+                         "target_usd": s.cost_usd, "savings_usd": current - s.cost_usd})
+    schema = {by: pl.String, "gpu_model": pl.String, "gpu_hours": pl.Float64, "current_usd": pl.Float64,
+              "target_model": pl.String, "target_gpu_hours": pl.Float64, "target_usd": pl.Float64,
+              "savings_usd": pl.Float64}
+    return pl.DataFrame(rows, schema=schema)
 
 
 def cost_anomalies(src: CostSource, catalog: Catalog, *, by: str = "team", bucket: dt.timedelta = dt.timedelta(days=1),

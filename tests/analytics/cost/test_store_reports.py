@@ -118,10 +118,81 @@ def test_stored_prices_override_catalog_and_rightsizing(tmp_path):
     p = rep.priced(s, load_catalog(), W)
     assert set(p["usd_per_gpu_hour"]) == {2.0}
     rs = rep.rightsizing(s, load_catalog(), W, "matmul_bf16")
-    assert rs
-    for name, options in rs.items():
-        assert name.endswith("on NVIDIA H100 80GB HBM3")
+    assert rs.height > 0
+    assert set(rs["gpu_model"]) == {"NVIDIA H100 80GB HBM3"}
+    for _, options in rs.group_by("namespace"):
         # Half the throughput at $1.86 beats $6.88 on demand: 2 x 1.86 < 6.88 per H100-hour of work.
-        assert [x.category for x in options] == ["NVIDIA L40S", "NVIDIA H100 80GB HBM3"]
-        assert options[0].cost_usd == pytest.approx(options[1].cost_usd / 6.88 * 2 * 1.86)
+        assert options["target_model"].to_list() == ["NVIDIA L40S", "NVIDIA H100 80GB HBM3"]
+        l40s, h100 = options.row(0, named=True), options.row(1, named=True)
+        assert l40s["target_gpu_hours"] == pytest.approx(2 * l40s["gpu_hours"])
+        assert l40s["target_usd"] == pytest.approx(h100["target_usd"] / 6.88 * 2 * 1.86)
+        assert h100["savings_usd"] == pytest.approx(0.0)
+        assert l40s["savings_usd"] == pytest.approx(l40s["current_usd"] - l40s["target_usd"])
+        assert l40s["current_usd"] == pytest.approx(l40s["gpu_hours"] * 6.88)
     con.close()
+    cli = _json(["report", "whatif", "--db", str(path), "--probe", "matmul_bf16", "--json"])
+    assert cli["note"] is None
+    assert [(r["namespace"], r["target_model"]) for r in cli["rightsizing"]] == list(
+        zip(rs["namespace"], rs["target_model"], strict=True))
+
+
+def _json(args):
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+def test_cli_utilization_by_model_and_workload(cost_store, src):
+    by_model = {r["gpu_model"]: r for r in _json(["report", "utilization", "--db", str(cost_store), "--by", "model",
+                                                  "--json"])["utilization"]}
+    assert set(by_model) == {"NVIDIA H100 80GB HBM3", "NVIDIA H200", "(unallocated)"}
+    by_ns = _json(["report", "utilization", "--db", str(cost_store), "--by", "namespace", "--json"])["utilization"]
+    total = sum(r["allocated_gpu_hours"] for r in by_ns)
+    assert sum(r["allocated_gpu_hours"] for r in by_model.values()) == pytest.approx(total)
+    p = rep.priced(src, load_catalog(), W).filter(pl.col("namespace").is_not_null())
+    h100 = float(p.filter(pl.col("gpu_model") == "NVIDIA H100 80GB HBM3")["gpu_hours"].sum())
+    assert by_model["NVIDIA H100 80GB HBM3"]["allocated_gpu_hours"] == pytest.approx(h100)
+    work = {r["workload"]: r for r in _json(["report", "utilization", "--db", str(cost_store), "--by", "workload",
+                                             "--json"])["utilization"]}
+    pods = p.select(pl.concat_str("namespace", pl.lit("/"), "pod")).to_series().unique().to_list()
+    assert set(work) == {*pods, "(unallocated)"}
+    for w in work.values():
+        assert 0.0 <= w["efficiency"] <= 1.0
+    r = CliRunner().invoke(app, ["report", "utilization", "--db", str(cost_store), "--by", "pod"])
+    assert r.exit_code == 2 and "--by 'pod': use one of team, namespace, node, cluster, model, workload" in r.output
+
+
+def test_cli_energy(cost_store, src):
+    per_gpu = _json(["report", "energy", "--db", str(cost_store), "--by", "gpu", "--json"])
+    per_team = _json(["report", "energy", "--db", str(cost_store), "--by", "team", "--json"])
+    assert len(per_gpu) == 16
+    kwh = sum(r["gpu_kwh"] for r in per_gpu)
+    assert kwh > 0 and sum(r["gpu_kwh"] for r in per_team) == pytest.approx(kwh)
+    # Same numbers as the model: PUE 1.2, $0.10/kWh and 475 g/kWh from the shipped catalog.
+    for r in per_team:
+        assert r["facility_kwh"] == pytest.approx(1.2 * r["gpu_kwh"])
+        assert r["energy_usd"] == pytest.approx(0.10 * r["facility_kwh"])
+        assert r["kg_co2e"] == pytest.approx(0.475 * r["facility_kwh"])
+    assert {r["team"] for r in per_team} >= {"research", "assistant", "(unallocated)"}
+    r = CliRunner().invoke(app, ["report", "energy", "--db", str(cost_store), "--by", "pod"])
+    assert r.exit_code == 2 and "--by 'pod'" in r.output
+
+
+def test_cli_whatif_pricing_and_rightsizing(cost_store, src, tmp_path):
+    out = _json(["report", "whatif", "--db", str(cost_store), "--json"])
+    pricing = {r["gpu_model"]: r for r in out["pricing"]}
+    h100 = pricing["NVIDIA H100 80GB HBM3"]
+    p = rep.priced(src, load_catalog(), W)
+    used = float(p.filter(pl.col("namespace").is_not_null() & (pl.col("gpu_model") == "NVIDIA H100 80GB HBM3"))
+                 ["gpu_hours"].sum())
+    hours = p["ts"].n_unique()
+    assert h100["gpus"] == 8 and h100["window_hours"] == hours
+    assert h100["allocated_gpu_hours"] == pytest.approx(used)
+    assert h100["on_demand_usd"] == pytest.approx(used * 6.88)
+    assert h100["reserved_usd"] == pytest.approx(8 * hours * 6.88 * 0.43)
+    assert h100["spot_usd"] == pytest.approx(used * 1.1 * 6.88 * 0.55)
+    assert h100["break_even_utilization"] == pytest.approx(0.43)
+    busy = used / (8 * hours)
+    assert h100["advice"].endswith("reserve" if busy >= 0.43 else "stay on demand")
+    # no probe results in this store: rightsizing is empty, with a note saying what to run
+    assert out["rightsizing"] == [] and "gpufleet probe run" in out["note"]
