@@ -149,6 +149,7 @@ PART_COMMANDS = (
     "gpufleet.collectors.cli",
     "gpufleet.probes.cli",
     "gpufleet.analytics.slo.cli",
+    "gpufleet.analytics.serving.cli",
     "gpufleet.analytics.cost.cli",
     "gpufleet.analytics.capacity.cli",
     "gpufleet.dashboards.cli",

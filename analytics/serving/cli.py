@@ -1,0 +1,150 @@
+"""CLI: ``gpufleet report serving`` (efficiency and goodput per model and engine)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, cast
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gpufleet.analytics.cost.pricing import CatalogError, load_catalog
+from gpufleet.analytics.cost.query import parse_window
+from gpufleet.analytics.serving.goodput import ESTIMATES, Estimate, GoodputError, parse_slos
+from gpufleet.analytics.serving.query import ServingSource
+from gpufleet.analytics.serving.report import ServingReport, serving_report
+from gpufleet.core.store.reader import open_readonly
+from gpufleet.core.store.writer import StoreError
+
+__all__ = ["register", "DEFAULT_SLOS"]
+
+# MLPerf Inference server scenario for llama2-70b: TTFT 2 s, TPOT 200 ms.
+DEFAULT_SLOS = ["ttft=2", "tpot=0.2"]
+
+TABLES = {  # title -> {column: (header, scale)}
+    "Serving throughput": {
+        "requests_per_s": ("req/s", 1.0), "prompt_tokens_per_s": ("prompt tok/s", 1.0),
+        "generation_tokens_per_s": ("gen tok/s", 1.0), "prefix_cache_hit_rate": ("prefix hit %", 100.0),
+        "preemptions_per_s": ("preempt/s", 1.0)},
+    "KV cache and queueing": {
+        "kv_cache_usage_mean": ("KV mean %", 100.0), "kv_cache_usage_p95": ("KV p95 %", 100.0),
+        "kv_cache_above_ratio": ("KV>thr %t", 100.0), "requests_running_mean": ("running", 1.0),
+        "requests_waiting_mean": ("waiting", 1.0), "queue_time_mean_s": ("queue s", 1.0),
+        "queue_time_p95_s": ("queue p95 s", 1.0)},
+}
+
+
+def _short(model: str | None) -> str:
+    """A model name without its organisation prefix, for narrow tables."""
+    return "-" if model is None else model.rsplit("/", 1)[-1]
+
+
+def _fail(msg: str) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/red] {msg}")
+    return typer.Exit(2)
+
+
+def _fmt(v: Any, scale: float = 1.0) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if isinstance(v, (int, float)):
+        x = v * scale
+        return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.3g}"
+    return str(v)
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_clean(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _print(rep: ServingReport, console: Console) -> None:
+    w = rep.window
+    console.print(f"serving window {w.start:%Y-%m-%d %H:%M} .. {w.end:%Y-%m-%d %H:%M} UTC "
+                  f"({w.seconds / 3600:,.2f} h of data)")
+    for title, shown in TABLES.items():
+        table = Table(title=title)
+        table.add_column("model")
+        table.add_column("engine")
+        for header, _ in shown.values():
+            table.add_column(header, justify="right")
+        for r in rep.efficiency.iter_rows(named=True):
+            cells = (_fmt(r[c], scale) for c, (_, scale) in shown.items())
+            table.add_row(_short(r["model"]), _fmt(r["engine"]), *cells)
+        console.print(table)
+    slos = " and ".join(f"{k} <= {v:g} s" for k, v in rep.slos.items())
+    good = Table(title=f"Goodput: requests/s meeting {slos}")
+    for c in ("model", "engine", "req/s", *(f"{k} ok %" for k in rep.slos), "goodput/s", "range",
+              "GPUs", "/s/GPU", "good req/$"):
+        good.add_column(c, justify="left" if c in ("model", "engine", "range") else "right")
+    errors = []
+    for g in rep.goodput:
+        r = g.row()
+        if g.result is None or r["goodput_rps"] is None:
+            errors.append(f"{_short(g.model)} on {_fmt(g.engine)}: {r['error']}")
+            continue
+        fr = r["slo_fractions"]
+        span = ("exact" if r["exact"] else
+                f"{_fmt(r['goodput_rps_lower'])}..{_fmt(r['goodput_rps_upper'])}")
+        good.add_row(_short(g.model), _fmt(g.engine), _fmt(r["requests_per_s"]),
+                     *(_fmt(fr[k], 100.0) for k in rep.slos), _fmt(r["goodput_rps"]), span, _fmt(r["gpus"]),
+                     _fmt(r["goodput_rps_per_gpu"]), _fmt(r["good_requests_per_usd"]))
+    console.print(good)
+    if len(rep.slos) > 1:
+        what = "independence estimate" if rep.estimate == "independent" else f"{rep.estimate} Fréchet bound"
+        console.print(f"goodput/s is the {what}: engines export each latency's histogram, not joint per-request "
+                      "values, so the share meeting every SLO lies in the range shown (docs/serving.md).")
+    for e in errors:
+        console.print(f"[yellow]no goodput:[/yellow] {e}")
+    for n in rep.notes:
+        console.print(f"[yellow]note:[/yellow] {n}")
+
+
+def register(app: typer.Typer, report_app: typer.Typer) -> None:
+    """Add ``report serving``."""
+
+    @report_app.command("serving")
+    def serving(
+        db: Annotated[Path, typer.Option("--db", help="DuckDB store file", envvar="GPUFLEET_DB")],
+        window: Annotated[str, typer.Option("--window", help="window ending at the newest data: 1d, 12h, 7d")] = "1d",
+        slo: Annotated[list[str] | None, typer.Option(
+            "--slo", help="latency SLO KEY=SECONDS (ttft, tpot, e2e, queue); repeat for several")] = None,
+        estimate: Annotated[str, typer.Option(
+            help="goodput reported with several SLOs: lower, independent or upper")] = "lower",
+        kv_threshold: Annotated[float, typer.Option(help="KV-cache usage counted as pressure")] = 0.9,
+        catalog: Annotated[Path | None, typer.Option("--catalog", help="price catalog YAML (default: shipped)")]
+        = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    ) -> None:
+        """Tokens/s, prefix cache, KV-cache pressure, preemptions, queueing and goodput per model and engine."""
+        if estimate not in ESTIMATES:
+            raise _fail(f"--estimate {estimate!r}: use one of {', '.join(ESTIMATES)}")
+        if not db.exists():
+            raise _fail(f"--db {db}: no such store file")
+        try:
+            length = parse_window(window)
+            slos = parse_slos(slo or DEFAULT_SLOS)
+            cat = load_catalog(catalog)
+        except (ValueError, CatalogError) as exc:
+            raise _fail(str(exc)) from None
+        try:
+            with open_readonly(db) as con:
+                rep = serving_report(ServingSource(con), length, slos, cat, estimate=cast(Estimate, estimate),
+                                     kv_threshold=kv_threshold)
+        except (ValueError, GoodputError, StoreError) as exc:
+            raise _fail(f"--db {db}: {exc}") from None
+        if as_json:
+            typer.echo(json.dumps(_clean(rep.to_dict()), default=str))
+            return
+        console = Console()
+        if not console.is_terminal:
+            console.width = max(console.width, 120)
+        _print(rep, console)

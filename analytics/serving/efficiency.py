@@ -1,0 +1,161 @@
+"""Serving efficiency per model and engine: token rates, prefix cache, KV-cache pressure, preemptions, queueing.
+
+Pure functions over polars frames in the normalised serving schema (``gpufleet_serving_*``):
+
+- ``counters``: ``model``, ``engine``, ``metric``, ``outcome``, ``value`` — each counter's increase
+  over the window (reset-corrected), one row per series or already summed.
+- ``gauges``: ``model``, ``engine``, ``series_id``, ``metric``, ``ts``, ``value`` — raw gauge samples.
+- ``queue``: ``{(model, engine): (bounds, cumulative)}`` for ``request_queue_time_seconds``.
+
+Rates divide by ``window_s``. A gauge sample stands for the interval since the previous sample of its
+series; the first sample of each series in the window only opens it. Time above a KV-cache threshold
+is summed over replicas (replica-seconds) and also given as a share of the observed replica-seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import polars as pl
+
+from gpufleet.analytics.serving.histograms import Histogram, histogram_quantile
+
+__all__ = ["SERVING", "GROUP", "COLUMNS", "token_rates", "kv_pressure", "concurrency", "queueing", "efficiency"]
+
+SERVING = "gpufleet_serving_"
+GROUP = ["model", "engine"]
+KV = SERVING + "kv_cache_usage_ratio"
+COLUMNS = {
+    "requests_per_s": "completed requests per second",
+    "prompt_tokens_per_s": "prompt (input) tokens per second",
+    "generation_tokens_per_s": "generated (output) tokens per second",
+    "prefix_cache_hit_rate": "prefix-cache hit tokens over queried tokens (SGLang: over prompt tokens)",
+    "preemptions_per_s": "requests preempted per second (KV cache ran out)",
+    "kv_cache_usage_mean": "mean KV-cache usage ratio over samples",
+    "kv_cache_usage_p95": "95th percentile of KV-cache usage samples",
+    "kv_cache_above_s": "replica-seconds with KV-cache usage above the threshold",
+    "kv_cache_above_ratio": "share of observed replica-seconds above the threshold",
+    "requests_running_mean": "mean requests running, summed over replicas",
+    "requests_waiting_mean": "mean requests waiting, summed over replicas",
+    "requests_waiting_max": "largest waiting queue seen on one replica",
+    "queue_time_mean_s": "mean time a request waited before scheduling",
+    "queue_time_p95_s": "95th percentile of queue time (histogram interpolation)",
+}
+
+
+def _rate(wide: pl.DataFrame, name: str, window_s: float) -> pl.Expr:
+    col = SERVING + name
+    return (pl.col(col) / window_s) if col in wide.columns else pl.lit(None, dtype=pl.Float64)
+
+
+def token_rates(counters: pl.DataFrame, window_s: float) -> pl.DataFrame:
+    """Requests, prompt and generation tokens, and preemptions per second; the prefix-cache hit rate.
+
+    SGLang's ``requests_total{outcome="finished"}`` already counts aborted requests, so where a group has a
+    ``finished`` outcome only that one counts. The hit rate is hits over queried tokens; SGLang exposes no
+    query counter, so there it is hits over prompt tokens (``prefix_cache_basis`` says which).
+    """
+    if not window_s > 0:
+        raise ValueError(f"window must be > 0 s, got {window_s}")
+    if counters.height == 0:
+        return pl.DataFrame(schema={"model": pl.String, "engine": pl.String})
+    req = SERVING + "requests_total"
+    has_finished = (pl.col("outcome") == "finished").any().over(GROUP)
+    kept = counters.filter((pl.col("metric") != req) | ~has_finished | (pl.col("outcome") == "finished"))
+    wide = kept.group_by([*GROUP, "metric"]).agg(pl.col("value").sum()).pivot(
+        on="metric", index=GROUP, values="value", aggregate_function="sum")
+    hits, queries, prompt = (SERVING + n for n in ("prefix_cache_hit_tokens_total", "prefix_cache_query_tokens_total",
+                                                   "prompt_tokens_total"))
+    for c in (hits, queries, prompt):
+        if c not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
+    basis = pl.when(pl.col(hits).is_null()).then(pl.lit(None, dtype=pl.String)).when(
+        pl.col(queries).is_not_null()).then(pl.lit("queries")).otherwise(pl.lit("prompt_tokens"))
+    denom = pl.coalesce(pl.col(queries), pl.col(prompt))
+    return wide.select(
+        *GROUP,
+        requests_per_s=_rate(wide, "requests_total", window_s),
+        prompt_tokens_per_s=_rate(wide, "prompt_tokens_total", window_s),
+        generation_tokens_per_s=_rate(wide, "generation_tokens_total", window_s),
+        prefix_cache_hit_rate=pl.when(denom > 0).then(pl.col(hits) / denom).otherwise(None),
+        prefix_cache_basis=basis,
+        preemptions_per_s=_rate(wide, "preemptions_total", window_s),
+    )
+
+
+def _intervals(gauges: pl.DataFrame, max_interval_s: float | None) -> pl.DataFrame:
+    """Each sample's covered interval (s) since the previous sample of its series; 0 for the first."""
+    dt = (pl.col("ts") - pl.col("ts").shift(1).over("series_id")).dt.total_microseconds() / 1e6
+    out = gauges.sort(["series_id", "ts"]).with_columns(interval_s=dt.fill_null(0.0))
+    if max_interval_s is not None:
+        out = out.with_columns(interval_s=pl.col("interval_s").clip(upper_bound=max_interval_s))
+    return out
+
+
+def kv_pressure(gauges: pl.DataFrame, threshold: float = 0.9, max_interval_s: float | None = None) -> pl.DataFrame:
+    """KV-cache usage mean and p95 over samples, and the time (replica-seconds and share) above ``threshold``."""
+    kv = gauges.filter(pl.col("metric") == KV)
+    if kv.height == 0:
+        return pl.DataFrame(schema={"model": pl.String, "engine": pl.String})
+    kv = _intervals(kv, max_interval_s)
+    return kv.group_by(GROUP).agg(
+        kv_cache_usage_mean=pl.col("value").mean(),
+        kv_cache_usage_p95=pl.col("value").quantile(0.95, interpolation="linear"),
+        kv_cache_above_s=pl.col("interval_s").filter(pl.col("value") > threshold).sum(),
+        _observed_s=pl.col("interval_s").sum(),
+    ).with_columns(
+        kv_cache_above_ratio=pl.when(pl.col("_observed_s") > 0)
+        .then(pl.col("kv_cache_above_s") / pl.col("_observed_s")).otherwise(None),
+    ).drop("_observed_s")
+
+
+def concurrency(gauges: pl.DataFrame) -> pl.DataFrame:
+    """Mean running and waiting requests (per-replica means summed over replicas) and the largest queue."""
+    run, wait = SERVING + "requests_running", SERVING + "requests_waiting"
+    g = gauges.filter(pl.col("metric").is_in([run, wait]))
+    if g.height == 0:
+        return pl.DataFrame(schema={"model": pl.String, "engine": pl.String})
+    per_series = g.group_by([*GROUP, "metric", "series_id"]).agg(mean=pl.col("value").mean(),
+                                                                  peak=pl.col("value").max())
+    return per_series.group_by(GROUP).agg(
+        requests_running_mean=pl.col("mean").filter(pl.col("metric") == run).sum(),
+        requests_waiting_mean=pl.col("mean").filter(pl.col("metric") == wait).sum(),
+        requests_waiting_max=pl.col("peak").filter(pl.col("metric") == wait).max(),
+        _has_run=(pl.col("metric") == run).any(), _has_wait=(pl.col("metric") == wait).any(),
+    ).with_columns(
+        requests_running_mean=pl.when(pl.col("_has_run")).then(pl.col("requests_running_mean")),
+        requests_waiting_mean=pl.when(pl.col("_has_wait")).then(pl.col("requests_waiting_mean")),
+    ).drop("_has_run", "_has_wait")
+
+
+def queueing(counters: pl.DataFrame, queue: Mapping[tuple[object, ...], Histogram]) -> pl.DataFrame:
+    """Mean queue time (``_sum`` over ``_count``) and its p95 from the queue-time histogram."""
+    s, c = SERVING + "request_queue_time_seconds_sum", SERVING + "request_queue_time_seconds_count"
+    sums = counters.filter(pl.col("metric").is_in([s, c])).group_by(GROUP).agg(
+        _sum=pl.col("value").filter(pl.col("metric") == s).sum(),
+        _count=pl.col("value").filter(pl.col("metric") == c).sum())
+    rows = [{"model": k[0], "engine": k[1], "queue_time_p95_s": histogram_quantile(0.95, *h)}
+            for k, h in queue.items()]
+    p95 = pl.DataFrame(rows, schema={"model": pl.String, "engine": pl.String, "queue_time_p95_s": pl.Float64})
+    mean = sums.select(*GROUP, queue_time_mean_s=pl.when(pl.col("_count") > 0)
+                       .then(pl.col("_sum") / pl.col("_count")).otherwise(None))
+    return mean.join(p95, on=GROUP, how="full", coalesce=True, nulls_equal=True)
+
+
+def efficiency(counters: pl.DataFrame, gauges: pl.DataFrame, queue: Mapping[tuple[object, ...], Histogram],
+               window_s: float, *, kv_threshold: float = 0.9, max_interval_s: float | None = None) -> pl.DataFrame:
+    """One row per model and engine with every column of :data:`COLUMNS` (``None`` where not exposed)."""
+    if not 0 < kv_threshold <= 1 or math.isnan(kv_threshold):
+        raise ValueError(f"KV-cache threshold must lie in (0, 1], got {kv_threshold}")
+    parts = [token_rates(counters, window_s), kv_pressure(gauges, kv_threshold, max_interval_s),
+             concurrency(gauges), queueing(counters, queue)]
+    out = pl.DataFrame(schema={"model": pl.String, "engine": pl.String})
+    for p in parts:
+        p = p.with_columns(pl.col("model").cast(pl.String), pl.col("engine").cast(pl.String))
+        out = out.join(p, on=GROUP, how="full", coalesce=True, nulls_equal=True)
+    for col in (*COLUMNS, "prefix_cache_basis"):
+        if col not in out.columns:
+            out = out.with_columns(pl.lit(None, dtype=pl.String if col == "prefix_cache_basis" else pl.Float64)
+                                   .alias(col))
+    return out.select(*GROUP, *COLUMNS, "prefix_cache_basis").sort(GROUP, nulls_last=True)

@@ -1,0 +1,148 @@
+"""The serving report: efficiency and goodput per model and engine over a window of the store.
+
+Thin glue: reads frames through :class:`ServingSource`, prices GPU time with the cost part's catalog
+(stored prices override it), and hands everything to the pure functions of this package.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from gpufleet.analytics.cost.allocation import price_allocations
+from gpufleet.analytics.cost.pricing import Catalog
+from gpufleet.analytics.cost.report import price_map
+from gpufleet.analytics.serving.efficiency import efficiency
+from gpufleet.analytics.serving.goodput import Estimate, Goodput, GoodputError, check_slos, goodput
+from gpufleet.analytics.serving.histograms import bucket_totals
+from gpufleet.analytics.serving.query import ServingSource, Window
+from gpufleet.analytics.slo.catalog import LATENCY
+
+__all__ = ["GroupGoodput", "ServingReport", "serving_report", "gpu_cost"]
+
+GROUP = ["model", "engine"]
+E2E = LATENCY["e2e"].canonical
+QUEUE = LATENCY["queue"].canonical
+
+
+@dataclass(frozen=True)
+class GroupGoodput:
+    """Goodput of one model and engine, or why it could not be computed."""
+
+    model: str | None
+    engine: str | None
+    result: Goodput | None
+    error: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        """A flat dict for tables and JSON."""
+        g = self.result
+        out: dict[str, Any] = {"model": self.model, "engine": self.engine}
+        if g is None:
+            return {**out, "goodput_rps": None, "error": self.error}
+        f, o = g.fraction, g.outer
+        out.update({
+            "requests": g.requests, "requests_per_s": g.request_rps,
+            "slo_fractions": {m.key: m.sli.good for m in g.marginals},
+            "slo_thresholds_s": {m.key: m.threshold_s for m in g.marginals},
+            "interpolation_error": {m.key: m.sli.error_bound for m in g.marginals},
+            "joint_fraction_lower": f.lower if f else None,
+            "joint_fraction_independent": f.independent if f else None,
+            "joint_fraction_upper": f.upper if f else None,
+            "joint_fraction_outer_lower": o.lower if o else None,
+            "joint_fraction_outer_upper": o.upper if o else None,
+            "exact": g.exact, "reported": "exact" if g.exact else g.reported,
+            "goodput_rps": g.goodput_rps, "goodput_rps_lower": g.rps("lower"),
+            "goodput_rps_independent": g.rps("independent"), "goodput_rps_upper": g.rps("upper"),
+            "gpus": g.gpus, "cost_usd": g.cost_usd, "goodput_rps_per_gpu": g.goodput_rps_per_gpu,
+            "good_requests_per_usd": g.good_requests_per_usd,
+            "error": None if f is not None else "no completed requests in the window",
+        })
+        return out
+
+
+@dataclass
+class ServingReport:
+    """Efficiency rows and goodput per model and engine, with the window and any notes."""
+
+    window: Window
+    efficiency: pl.DataFrame
+    goodput: list[GroupGoodput]
+    slos: dict[str, float]
+    estimate: Estimate = "lower"
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"window": {"start": self.window.start.isoformat(), "end": self.window.end.isoformat(),
+                           "seconds": self.window.seconds},
+                "slos": self.slos, "estimate": self.estimate, "efficiency": self.efficiency.to_dicts(),
+                "goodput": [g.row() for g in self.goodput], "notes": self.notes}
+
+
+def gpu_cost(gpu_time: pl.DataFrame, catalog: Catalog, stored_prices: pl.DataFrame | None
+             ) -> tuple[pl.DataFrame, list[str]]:
+    """GPU-seconds and dollars per model and engine; a GPU with no price leaves its group's cost empty."""
+    notes: list[str] = []
+    if gpu_time.height == 0:
+        return pl.DataFrame(schema={"model": pl.String, "engine": pl.String, "gpu_seconds": pl.Float64,
+                                    "cost_usd": pl.Float64}), notes
+    prices = price_map(catalog, stored_prices)
+    parts = []
+    for key, df in gpu_time.group_by(GROUP, maintain_order=True):
+        try:
+            cost: float | None = float(price_allocations(df, prices)["cost_usd"].sum())
+        except ValueError as exc:
+            notes.append(f"{key[0]} on {key[1]}: {exc}")
+            cost = None
+        parts.append({"model": key[0], "engine": key[1], "gpu_seconds": float(df["gpu_seconds"].sum()),
+                      "cost_usd": cost})
+    return pl.DataFrame(parts, schema={"model": pl.String, "engine": pl.String, "gpu_seconds": pl.Float64,
+                                       "cost_usd": pl.Float64}), notes
+
+
+def _requests(hists: Mapping[str, tuple[list[float], list[float]]]) -> float | None:
+    e2e = hists.get("e2e")
+    return e2e[1][-1] if e2e else None
+
+
+def serving_report(src: ServingSource, length: dt.timedelta, slos: Mapping[str, float], catalog: Catalog, *,
+                   estimate: Estimate = "lower", kv_threshold: float = 0.9) -> ServingReport:
+    """Efficiency and goodput per model and engine over the last ``length`` of serving data.
+
+    The completed-request count behind goodput is the e2e histogram's count when stored, else the
+    largest count among the SLO histograms. Errors (a bad SLO for a model's buckets, no histogram, no
+    price) are kept per model; they never stop the other models.
+    """
+    check_slos(slos)
+    w = src.window(length)
+    if w.seconds <= 0:
+        raise ValueError(f"window {length} holds a single scrape of serving data; nothing to rate over")
+    counters = src.counters(w)
+    gauges = src.gauges(w)
+    metrics = {key: LATENCY[key].canonical for key in {*slos, "e2e"}}
+    buckets = src.buckets(w, [*metrics.values(), QUEUE])
+    by_metric = {m: bucket_totals(buckets.filter(pl.col("metric") == m), GROUP) for m in {*metrics.values(), QUEUE}}
+    eff = efficiency(counters, gauges, by_metric[QUEUE], w.seconds, kv_threshold=kv_threshold)
+    cost, notes = gpu_cost(src.gpu_time(w), catalog, src.prices())
+    groups = sorted({k for m in metrics.values() for k in by_metric[m]} |
+                    {tuple(r) for r in eff.select(GROUP).iter_rows()}, key=lambda k: tuple(str(x) for x in k))
+    costs = {(r["model"], r["engine"]): r for r in cost.iter_rows(named=True)}
+    results = []
+    for key in groups:
+        model, engine = (None if x is None else str(x) for x in key)
+        hists = {k: by_metric[metrics[k]][key] for k in metrics if key in by_metric[metrics[k]]}
+        c = costs.get((model, engine))
+        try:
+            g = goodput(hists, slos, window_s=w.seconds, requests=_requests(hists),
+                        gpus=c["gpu_seconds"] / w.seconds if c else None, cost_usd=c["cost_usd"] if c else None,
+                        estimate=estimate)
+            results.append(GroupGoodput(model, engine, g))
+        except GoodputError as exc:
+            results.append(GroupGoodput(model, engine, None, str(exc)))
+    return ServingReport(w, eff, results, dict(slos), estimate, notes)
+
