@@ -10,6 +10,7 @@ burn-rate rule generator and the analytics both read only this model. File forma
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +22,7 @@ from gpufleet.analytics.slo.catalog import LATENCY, OUTCOMES, metric_for_name
 
 __all__ = [
     "SpecError",
+    "SpecProblem",
     "LatencySli",
     "AvailabilitySli",
     "RawSli",
@@ -37,6 +39,14 @@ SELECTOR_LABELS = ("service", "model", "engine", "namespace", "cluster", "pod")
 
 class SpecError(ValueError):
     """A spec file that cannot be used: the message names the file, the key and the fix."""
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    """One objective that could not be read, when loading goes on with the others (``problems=``)."""
+
+    slo: str
+    message: str
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
@@ -278,7 +288,7 @@ class _GpufleetFile(BaseModel):
         return None if v is None else parse_duration(v)
 
 
-def _gpufleet_specs(doc: dict[str, Any], source: str) -> list[SloSpec]:
+def _gpufleet_specs(doc: dict[str, Any], source: str, problems: list[SpecProblem] | None = None) -> list[SloSpec]:
     f = _GpufleetFile.model_validate(doc)
     if not f.services and not f.models:
         raise SpecError(f"{source}: services: no services or models; add `services:` with at least one entry "
@@ -299,13 +309,8 @@ def _gpufleet_specs(doc: dict[str, Any], source: str) -> list[SloSpec]:
             window = s.window if "window" in s.model_fields_set else (f.window or s.window)
             for j, o in enumerate(s.objectives):
                 key = f"{where}.objectives[{j}]"
-                if o.sli == "latency" and (o.metric is None or o.threshold is None):
-                    raise SpecError(f"{source}: {key}: a latency objective needs `metric` (one of "
-                                    f"{sorted(LATENCY)}) and `threshold` (e.g. 2s or 500ms)")
-                if o.sli == "availability" and (o.metric or o.threshold):
-                    raise SpecError(f"{source}: {key}: an availability objective takes no metric or threshold; "
-                                    "remove them or set `sli: latency`")
                 try:
+                    _check_objective(o, source, key)
                     out.append(SloSpec(
                         name=o.name, service=name, sli=o.sli, objective=o.target,
                         window_s=o.window or window, selector=selector,
@@ -316,9 +321,21 @@ def _gpufleet_specs(doc: dict[str, Any], source: str) -> list[SloSpec]:
                         tier=s.tier, labels=s.labels, description=o.description,
                         min_request_rate=o.min_request_rate if o.min_request_rate is not None else s.min_request_rate,
                         source=source, source_format="gpufleet"))
-                except ValidationError as exc:
-                    raise SpecError(_explain(exc, source, key)) from None
+                except (SpecError, ValidationError) as exc:
+                    error = exc if isinstance(exc, SpecError) else SpecError(_explain(exc, source, key))
+                    if problems is None:
+                        raise error from None
+                    problems.append(SpecProblem(f"{name}/{o.name}", str(error)))
     return out
+
+
+def _check_objective(o: _Objective, source: str, key: str) -> None:
+    if o.sli == "latency" and (o.metric is None or o.threshold is None):
+        raise SpecError(f"{source}: {key}: a latency objective needs `metric` (one of "
+                        f"{sorted(LATENCY)}) and `threshold` (e.g. 2s or 500ms)")
+    if o.sli == "availability" and (o.metric or o.threshold):
+        raise SpecError(f"{source}: {key}: an availability objective takes no metric or threshold; "
+                        "remove them or set `sli: latency`")
 
 
 # --------------------------------------------------------------------------- Sloth prometheus/v1
@@ -511,8 +528,13 @@ def _explain(exc: ValidationError, source: str, prefix: str = "") -> str:
     return f"{source}: " + "; ".join(parts)
 
 
-def parse_specs(text: str, source: str = "<string>", *, default_window: str = "30d") -> list[SloSpec]:
-    """SLO specs from YAML text in any supported format; ``default_window`` is for Sloth (it has none)."""
+def parse_specs(text: str, source: str = "<string>", *, default_window: str = "30d",
+                problems: list[SpecProblem] | None = None) -> list[SloSpec]:
+    """SLO specs from YAML text in any supported format; ``default_window`` is for Sloth (it has none).
+
+    With a ``problems`` list, an objective of a gpufleet file that cannot be used (an unknown metric,
+    a missing threshold) is appended there and the others load; without one it raises ``SpecError``.
+    """
     try:
         docs = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
@@ -536,7 +558,7 @@ def parse_specs(text: str, source: str = "<string>", *, default_window: str = "3
             if version == "prometheus/v1":
                 specs.extend(_sloth_specs(d, source, parse_duration(default_window)))
             elif version in (None, "gpufleet/v1"):
-                specs.extend(_gpufleet_specs(d, source))
+                specs.extend(_gpufleet_specs(d, source, problems))
             else:
                 raise SpecError(f"{source}: version {version!r} is not a known SLO format; use gpufleet/v1, "
                                 "prometheus/v1 (Sloth) or apiVersion openslo/v1")
@@ -550,8 +572,12 @@ def parse_specs(text: str, source: str = "<string>", *, default_window: str = "3
     return specs
 
 
-def load_specs(path: str | Path, *, default_window: str = "30d") -> list[SloSpec]:
-    """Load every SLO from a YAML file, or from every ``*.yaml``/``*.yml`` file of a directory."""
+def load_specs(path: str | Path, *, default_window: str = "30d",
+               problems: list[SpecProblem] | None = None) -> list[SloSpec]:
+    """Load every SLO from a YAML file, or from every ``*.yaml``/``*.yml`` file of a directory.
+
+    ``problems``: as for ``parse_specs`` (collect unusable objectives instead of raising).
+    """
     p = Path(path)
     if p.is_dir():
         files = sorted([*p.glob("*.yaml"), *p.glob("*.yml")])
@@ -564,7 +590,8 @@ def load_specs(path: str | Path, *, default_window: str = "30d") -> list[SloSpec
     specs: list[SloSpec] = []
     seen: dict[str, str] = {}
     for f in files:
-        for s in parse_specs(f.read_text(encoding="utf-8"), str(f), default_window=default_window):
+        for s in parse_specs(f.read_text(encoding="utf-8"), str(f), default_window=default_window,
+                             problems=problems):
             if s.id in seen:
                 raise SpecError(f"{f}: SLO {s.id!r} is already defined in {seen[s.id]}; rename one of them")
             seen[s.id] = str(f)
