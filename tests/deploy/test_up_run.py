@@ -148,3 +148,26 @@ def test_up_runs_stops_cleanly_and_appends_on_restart(tmp_path: Path) -> None:
     with duckdb.connect(str(db), read_only=True) as con:
         kept = con.execute("SELECT count(*) FROM batches WHERE scrape_ts <= ?", [last]).fetchone()
     assert kept == (first,)  # the first run's scrapes are all still there
+
+
+def test_exporter_child_serves_gpu_metrics_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """The child ``up`` runs where NVML works, here on the simulated GPU backend (no GPU on CI)."""
+    port = _free_range(1)
+    log = tmp_path / "exporter.log"
+    proc = subprocess.Popen([sys.executable, "-m", "gpufleet", "up-exporter", "--gpu-backend", "sim",
+                             "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        _wait(proc, log, "the exporter", lambda: _status(f"http://127.0.0.1:{port}/metrics") == 200, 60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            body = resp.read().decode()
+        gpus = {line.split('gpu_uuid="', 1)[1].split('"', 1)[0] for line in body.splitlines()
+                if line.startswith("gpufleet_gpu_energy_joules_total{")}
+        assert len(gpus) == 8
+        assert "DCGM_FI_DEV_GPU_TEMP{" in body
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
