@@ -78,6 +78,9 @@ class ExporterServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out as two writes; with Nagle on, the body's last segment waits for
+            # the client's delayed ACK of the headers (about 40 ms per scrape on keep-alive connections).
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
                 return None
