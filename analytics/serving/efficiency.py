@@ -64,7 +64,7 @@ def token_rates(counters: pl.DataFrame, window_s: float) -> pl.DataFrame:
     has_finished = (pl.col("outcome") == "finished").any().over(GROUP)
     kept = counters.filter((pl.col("metric") != req) | ~has_finished | (pl.col("outcome") == "finished"))
     wide = kept.group_by([*GROUP, "metric"]).agg(pl.col("value").sum()).pivot(
-        on="metric", index=GROUP, values="value", aggregate_function="sum")
+        on="metric", index=GROUP, values="value", aggregate_function="first")
     hits, queries, prompt = (SERVING + n for n in ("prefix_cache_hit_tokens_total", "prefix_cache_query_tokens_total",
                                                    "prompt_tokens_total"))
     for c in (hits, queries, prompt):

@@ -1,0 +1,166 @@
+"""Goodput and efficiency from a real store, landed through the real parser, adapters and writer.
+
+One vLLM target is scraped four times, a minute apart; its process restarts before the third scrape,
+so every counter and bucket drops. The writer's reset rule makes the window's counts hand-computable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from gpufleet.analytics.cost.pricing import load_catalog
+from gpufleet.analytics.serving import ServingSource, serving_report
+from gpufleet.collectors.ingest import Scrape, ingest
+from gpufleet.collectors.target import Target
+from gpufleet.core.store import StoreWriter, open_readonly
+from gpufleet.main import main
+
+T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
+LAB = 'model_name="m",engine="0"'
+
+
+def _hist(name: str, bounds: list[str], cum: list[float]) -> str:
+    lines = [f"# TYPE {name} histogram"]
+    lines += [f'{name}_bucket{{{LAB},le="{b}"}} {c}' for b, c in zip(bounds, cum, strict=True)]
+    lines += [f"{name}_sum{{{LAB}}} {cum[-1] * 0.5}", f"{name}_count{{{LAB}}} {cum[-1]}"]
+    return "\n".join(lines)
+
+
+def _scrape(ttft: list[float], tpot: list[float], prompt: float, kv: float) -> str:
+    n = ttft[-1]
+    parts = [
+        _hist("vllm:time_to_first_token_seconds", ["1.0", "2.5", "+Inf"], ttft),
+        _hist("vllm:request_time_per_output_token_seconds", ["0.05", "0.1", "+Inf"], tpot),
+        _hist("vllm:e2e_request_latency_seconds", ["10.0", "+Inf"], [n, n]),
+        "# TYPE vllm:prompt_tokens_total counter", f"vllm:prompt_tokens_total{{{LAB}}} {prompt}",
+        "# TYPE vllm:kv_cache_usage_perc gauge", f"vllm:kv_cache_usage_perc{{{LAB}}} {kv}",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+# Cumulative values per scrape; the engine restarts between the 2nd and 3rd.
+SCRAPES = [
+    ([10, 18, 20], [12, 16, 20], 1000, 0.50),
+    ([40, 55, 60], [30, 50, 60], 4000, 0.95),
+    ([5, 8, 10], [6, 9, 10], 500, 0.92),       # reset: every value dropped
+    ([35, 45, 50], [30, 40, 50], 2500, 0.60),
+]
+# Window deltas: scrape 1 opens the series (0); then (scrape 2 - scrape 1); then scrape 3 whole; then 4 - 3.
+TTFT_LE1 = 30 + 5 + 30          # 65
+TTFT_ALL = 40 + 10 + 40         # 90
+TPOT_LE01 = 34 + 9 + 31         # 74
+PROMPT = 3000 + 500 + 2000      # 5500
+SECONDS = 180.0
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("serving-reset") / "reset.duckdb"
+    target = Target("vllm-0:8000", {"namespace": "chat", "pod": "vllm-0"})
+    with StoreWriter(path) as writer:
+        for i, (ttft, tpot, prompt, kv) in enumerate(SCRAPES):
+            report = ingest(writer, [Scrape(target, T0 + 60 * i, _scrape(ttft, tpot, prompt, kv), 60.0)])
+            assert report.rejected == []
+    return path
+
+
+@pytest.mark.parametrize(("slos", "estimate", "fraction"), [
+    ({"ttft": 1.0}, "lower", TTFT_LE1 / TTFT_ALL),                                   # one SLO: exact
+    ({"ttft": 1.0, "tpot": 0.1}, "lower", (TTFT_LE1 + TPOT_LE01 - TTFT_ALL) / TTFT_ALL),
+    ({"ttft": 1.0, "tpot": 0.1}, "independent", TTFT_LE1 * TPOT_LE01 / TTFT_ALL ** 2),
+    ({"ttft": 1.0, "tpot": 0.1}, "upper", min(TTFT_LE1, TPOT_LE01) / TTFT_ALL),
+    ({"ttft": 2.5, "tpot": 0.05}, "lower", (82 + 48 - 90) / 90),
+])
+def test_goodput_across_a_counter_reset(store, slos, estimate, fraction):
+    with open_readonly(store) as con:
+        rep = serving_report(ServingSource(con), dt.timedelta(hours=1), slos, load_catalog(), estimate=estimate)
+    assert rep.window.seconds == SECONDS
+    [g] = rep.goodput
+    assert (g.model, g.engine) == ("m", "vllm")
+    assert g.result is not None
+    assert g.result.requests == TTFT_ALL
+    assert g.result.goodput_rps == pytest.approx(TTFT_ALL * fraction / SECONDS)
+    assert g.result.exact is (len(slos) == 1)
+    assert g.result.gpus is None  # no GPU exporter scraped: no GPU time, so no per-GPU figure
+    assert g.result.goodput_rps_per_gpu is None
+
+
+def test_efficiency_across_a_counter_reset(store):
+    with open_readonly(store) as con:
+        rep = serving_report(ServingSource(con), dt.timedelta(hours=1), {"ttft": 1.0}, load_catalog())
+    [row] = rep.efficiency.to_dicts()
+    assert row["prompt_tokens_per_s"] == pytest.approx(PROMPT / SECONDS)
+    assert row["kv_cache_usage_mean"] == pytest.approx((0.5 + 0.95 + 0.92 + 0.6) / 4)
+    assert row["kv_cache_above_s"] == pytest.approx(120.0)  # 0.95 and 0.92 held for 60 s each
+    assert row["kv_cache_above_ratio"] == pytest.approx(120 / 180)
+    assert row["generation_tokens_per_s"] is None
+    assert row["prefix_cache_hit_rate"] is None
+
+
+def test_window_shorter_than_the_data(store):
+    """A 2-minute window holds the last two intervals: the reset scrape (whole) and the last delta."""
+    with open_readonly(store) as con:
+        rep = serving_report(ServingSource(con), dt.timedelta(minutes=2), {"ttft": 1.0}, load_catalog())
+    [g] = rep.goodput
+    assert rep.window.seconds == 120
+    assert g.result is not None and g.result.requests == 10 + 40
+    assert g.result.goodput_rps == pytest.approx((5 + 30) / 120)
+
+
+def test_cli_json(store, capsys):
+    code = main(["report", "serving", "--db", str(store), "--window", "1h", "--slo", "ttft=1", "--slo", "tpot=0.1",
+                 "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["slos"] == {"ttft": 1.0, "tpot": 0.1}
+    assert data["window"]["seconds"] == SECONDS
+    [g] = data["goodput"]
+    assert g["reported"] == "lower" and g["exact"] is False
+    assert g["goodput_rps"] == pytest.approx((TTFT_LE1 + TPOT_LE01 - TTFT_ALL) / SECONDS)
+    assert g["goodput_rps_upper"] == pytest.approx(TTFT_LE1 / SECONDS)
+    assert g["slo_fractions"] == {"ttft": pytest.approx(TTFT_LE1 / 90), "tpot": pytest.approx(TPOT_LE01 / 90)}
+    [e] = data["efficiency"]
+    assert e["prompt_tokens_per_s"] == pytest.approx(PROMPT / SECONDS)
+
+
+def test_cli_table(store, capsys):
+    assert main(["report", "serving", "--db", str(store), "--slo", "ttft=1"]) == 0
+    out = capsys.readouterr().out
+    assert "Serving throughput" in out and "KV cache and queueing" in out and "Goodput" in out
+    assert "exact" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--slo", "ttft=5000"], "beyond the highest finite bucket"),   # per model, the report still prints
+])
+def test_cli_per_model_error_does_not_stop_the_report(store, capsys, args, message):
+    assert main(["report", "serving", "--db", str(store), *args]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert message in out and "Serving throughput" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--slo", "itl=0.1"], "token gaps"),
+    (["--slo", "ttft"], "KEY=SECONDS"),
+    (["--window", "3x"], "window '3x'"),
+    (["--estimate", "median"], "--estimate 'median'"),
+])
+def test_cli_bad_input(store, capsys, args, message):
+    assert main(["report", "serving", "--db", str(store), *args]) == 2
+    assert message in " ".join(capsys.readouterr().err.split())
+
+
+def test_cli_missing_store(tmp_path, capsys):
+    assert main(["report", "serving", "--db", str(tmp_path / "none.duckdb")]) == 2
+    assert "no such store file" in capsys.readouterr().err
+
+
+def test_store_without_serving_data(tmp_path, capsys):
+    path = tmp_path / "empty.duckdb"
+    with StoreWriter(path):
+        pass
+    assert main(["report", "serving", "--db", str(path)]) == 2
+    assert "no serving metrics" in " ".join(capsys.readouterr().err.split())
