@@ -60,6 +60,8 @@ def latency_events(buckets: pl.DataFrame, threshold_s: float, metric: str = "his
     if buckets.is_empty():
         return empty_events()
     t = float(threshold_s)
+    # one row per (series, stamp, bucket): an hourly rollup row may share its stamp with a raw one
+    buckets = buckets.group_by("series_id", "ts", "le").agg(pl.col("delta").sum())
     finite = pl.col("le").is_finite()
     layout = buckets.group_by("series_id").agg(
         top=pl.col("le").filter(finite).max(),

@@ -2,8 +2,9 @@
 
 The edge of the SLO analytics: every function takes an open (read-only) DuckDB connection and returns
 polars frames for the pure modules. Recent data comes from the raw tables; the part of a window older
-than the oldest raw sample (raw retention is 15 days by default) comes from the hourly rollups, whose
-rows are stamped with the start of their hour, so such windows are accurate to the hour. Timestamps are
+than the oldest raw sample (raw retention is 15 days by default) comes from the hourly rollups. A
+rollup row sums the deltas stamped inside its hour, so it is returned stamped with the hour's end (a
+delta covers the interval before its stamp) and such windows are accurate to the hour. Timestamps are
 naive UTC, as the store keeps them.
 """
 
@@ -70,8 +71,8 @@ def _deltas(con: duckdb.DuckDBPyConnection, kind: str, columns: str, metric: str
         SELECT {columns} FROM {raw} d JOIN s USING (series_id)
         WHERE d.ts > ? AND d.ts <= ? AND d.ts >= ?
         UNION ALL
-        SELECT {columns} FROM {hourly} d JOIN s USING (series_id)
-        WHERE d.ts >= date_trunc('hour', ?::TIMESTAMP) AND d.ts <= ? AND d.ts < ?
+        SELECT {columns.replace("d.ts", "d.ts + INTERVAL 1 HOUR AS ts")} FROM {hourly} d JOIN s USING (series_id)
+        WHERE d.ts + INTERVAL 1 HOUR > ? AND d.ts + INTERVAL 1 HOUR <= ? AND d.ts < ?
         ORDER BY ts
     """
     args = [*params, start, end, cut, start, end, cut]
