@@ -2,9 +2,9 @@
 
 One command runs the main job on the embedded default:
 
-* **targets**: on a machine where NVML works, the real exporter on ``--listen``; otherwise the simulated
-  fleet, each of its targets (nodes, kube-state-metrics, engines, training jobs) on its own loopback port
-  from ``--listen`` up, so every target keeps its own name in the store;
+* **targets**: on a machine where NVML works, the real exporter (``python -m gpufleet.exporters``) on
+  ``--listen``; otherwise the simulated fleet, each of its targets (nodes, kube-state-metrics, engines,
+  training jobs) on its own loopback port from ``--listen`` up, so every target keeps its own name in the store;
 * **collector**: the scrape engine writing every target into the DuckDB store (the one writer);
 * **dashboard**: the Streamlit app reading a read-only snapshot of the store.
 
@@ -361,29 +361,6 @@ def _serve_fleet(nodes: int, seed: int, host: str, base_port: int) -> None:
         server.server_close()
 
 
-def _serve_exporter(host: str, port: int, gpu_backend: str = "nvml") -> None:
-    """The real exporter: sampler threads over the NVML backend (or the simulated one), ``/metrics`` until SIGTERM."""
-    from gpufleet.exporters.collector import GpuCollector
-    from gpufleet.exporters.sampler import Sampler
-    from gpufleet.exporters.server import ExporterServer
-
-    if gpu_backend == "sim":
-        from gpufleet.exporters.sim import SimBackend
-
-        backend: Any = SimBackend()
-    else:
-        backend = importlib.import_module("gpufleet.exporters.nvml").NvmlBackend()
-    sampler = Sampler(backend)
-    sampler.start()
-    collector = GpuCollector(sampler.snapshot, hostname=socket.gethostname())
-    server = ExporterServer(collector, host=host, port=port)
-    server.start()
-    print(f"exporter on {server.url}/metrics", flush=True)
-    _wait_for_term()
-    server.stop()
-    sampler.stop()
-
-
 def _wait_for_term() -> None:
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -463,8 +440,8 @@ def children(plan: UpPlan) -> list[Child]:
         first = Child("fleet", [*me, "up-fleet", "--nodes", str(plan.nodes), "--seed", str(plan.seed),
                                 "--host", plan.host, "--port", str(plan.base_port)], rt / "fleet.log")
     else:
-        first = Child("exporter", [*me, "up-exporter", "--host", plan.host, "--port", str(plan.base_port)],
-                      rt / "exporter.log")
+        first = Child("exporter", [sys.executable, "-m", "gpufleet.exporters", "--backend", "nvml",
+                                   "--listen", f"{plan.host}:{plan.base_port}"], rt / "exporter.log")
     out = [first, Child("collector", [*me, "up-collector", "--config", str(rt / "collector.yaml"),
                                       "--publish-every", f"{plan.publish_every_s:g}"], rt / "collector.log",
                         stop_timeout_s=60.0)]
@@ -542,13 +519,6 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
     def up_fleet(nodes: int = 2, seed: int = 7, host: str = "127.0.0.1", port: int = 9400) -> None:
         """Child of ``up``: serve the simulated fleet."""
         _serve_fleet(nodes, seed, host, port)
-
-    @app.command("up-exporter", hidden=True)
-    def up_exporter(host: str = "127.0.0.1", port: int = 9400, gpu_backend: str = "nvml") -> None:
-        """Child of ``up``: serve the exporter (``--gpu-backend sim`` runs it on the simulated backend)."""
-        if gpu_backend not in ("nvml", "sim"):
-            raise fail(f"--gpu-backend {gpu_backend!r} must be nvml or sim")
-        _serve_exporter(host, port, gpu_backend)
 
     @app.command("up-collector", hidden=True)
     def up_collector(config: Path = typer.Option(...), publish_every: float = 15.0) -> None:

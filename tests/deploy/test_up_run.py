@@ -11,14 +11,16 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
-from gpufleet.deploy_cli import snapshot_path
+from gpufleet.deploy_cli import Supervisor, _ready, build_plan, children, collector_config, snapshot_path
 
 pytestmark = pytest.mark.integration
 
@@ -106,8 +108,8 @@ def _wait(proc: subprocess.Popen[bytes], log: Path, what: str, check, limit_s: f
 
 
 def _run_once(db: Path, log: Path, stop: signal.Signals, more_than: int) -> tuple[int, set[int]]:
-    base = _free_range(TARGETS)
-    dash = _free_range(1)
+    base = _free_range(TARGETS + 1)
+    dash = base + TARGETS
     proc = _start(db, base, dash, log)
     snap = snapshot_path(db)
     try:
@@ -150,24 +152,34 @@ def test_up_runs_stops_cleanly_and_appends_on_restart(tmp_path: Path) -> None:
     assert kept == (first,)  # the first run's scrapes are all still there
 
 
-def test_exporter_child_serves_gpu_metrics_and_stops_on_sigterm(tmp_path: Path) -> None:
-    """The child ``up`` runs where NVML works, here on the simulated GPU backend (no GPU on CI)."""
+def test_nvml_plan_runs_the_exporter_and_the_collector(tmp_path: Path) -> None:
+    """Where NVML sees GPUs, ``up`` runs the exporter; no GPU on CI, so the same child runs on the sim backend."""
     port = _free_range(1)
-    log = tmp_path / "exporter.log"
-    proc = subprocess.Popen([sys.executable, "-m", "gpufleet", "up-exporter", "--gpu-backend", "sim",
-                             "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    plan, why = build_plan(tmp_path / "gpu.duckdb", "auto", f"127.0.0.1:{port}", 1, 7, 1.0, 1.0, None,
+                           probe=lambda: 8)
+    assert plan.backend == "nvml" and why == "NVML sees 8 GPU(s)"
+    assert plan.targets == ((f"127.0.0.1:{port}", {"kind": "node"}),)
+    procs = children(plan)
+    assert [c.name for c in procs] == ["exporter", "collector"]
+    exporter = procs[0]
+    assert exporter.argv[1:] == ["-m", "gpufleet.exporters", "--backend", "nvml", "--listen", f"127.0.0.1:{port}"]
+    exporter.argv[exporter.argv.index("nvml")] = "sim"
+    plan.runtime.mkdir()
+    (plan.runtime / "collector.yaml").write_text(yaml.safe_dump(collector_config(plan)))
+    said: list[str] = []
+    sup = Supervisor(procs, say=said.append, ready=_ready(plan))
+    runner = threading.Thread(target=lambda: said.append(f"code {sup.run()}"))
+    runner.start()
     try:
-        _wait(proc, log, "the exporter", lambda: _status(f"http://127.0.0.1:{port}/metrics") == 200, 60)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-            body = resp.read().decode()
-        gpus = {line.split('gpu_uuid="', 1)[1].split('"', 1)[0] for line in body.splitlines()
-                if line.startswith("gpufleet_gpu_energy_joules_total{")}
-        assert len(gpus) == 8
-        assert "DCGM_FI_DEV_GPU_TEMP{" in body
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        deadline = time.monotonic() + 90
+        while _batches(plan.snapshot) < 3 and time.monotonic() < deadline and runner.is_alive():
+            time.sleep(0.5)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        sup.request_stop()
+        runner.join(90)
+    assert said[-1] == "code 0", said
+    with duckdb.connect(str(plan.db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM gpus").fetchone() == (8,)
+        assert con.execute("SELECT count(DISTINCT target) FROM batches").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM batches").fetchone()[0] >= 3
+    assert not Path(f"{plan.db}.wal").exists()
