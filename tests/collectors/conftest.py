@@ -45,15 +45,16 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 class VersionedTargets:
     """One loopback HTTP server per target; every body belongs to a numbered version.
 
-    The test switches versions with :meth:`publish`; every request is logged as
-    (scraper, target, version), the scraper told apart by its User-Agent, so each stored
-    sample can be traced to the exact body it came from.
+    The test switches versions with :meth:`publish`. Every body ends with a gauge
+    ``sim_version`` naming its version, so each stored scrape says which body it came from;
+    every request is logged as (scraper, target, version), the scraper told apart by its
+    User-Agent, so a test can wait until each scraper has fetched a version.
     """
 
     def __init__(self, bodies: dict[str, str]) -> None:
         self.lock = threading.Lock()
         self.version = 0
-        self.bodies = {k: v.encode() for k, v in bodies.items()}
+        self.bodies = self._encode(bodies, 0)
         self.log: list[tuple[str, str, int]] = []
         self.servers: dict[str, ThreadingHTTPServer] = {}
         for name in bodies:
@@ -67,9 +68,14 @@ class VersionedTargets:
     def publish(self, bodies: dict[str, str]) -> int:
         """Serve ``bodies`` from now on, as the next version; returns its number."""
         with self.lock:
-            self.bodies = {k: v.encode() for k, v in bodies.items()}
             self.version += 1
+            self.bodies = self._encode(bodies, self.version)
             return self.version
+
+    @staticmethod
+    def _encode(bodies: dict[str, str], version: int) -> dict[str, bytes]:
+        tag = f"# TYPE sim_version gauge\nsim_version {version}\n"
+        return {k: (v + tag).encode() for k, v in bodies.items()}
 
     def versions(self, scraper: str, name: str) -> list[int]:
         """Versions ``scraper`` fetched from ``name``, in order."""

@@ -1,15 +1,15 @@
 """Real Prometheus and ``gpufleet collect`` scrape the same simulated targets and agree sample for sample.
 
-Each target serves numbered versions of its simulated exposition; the servers log which
-version every scrape of each scraper got. Prometheus' samples (read back through its HTTP
-API, one scrape at a time by the timestamps of its ``up`` series) are passed through the
-collector's adapters and must equal what the store holds for the same version of the same
-target, for every version, series and bucket.
+Each target serves numbered versions of its simulated exposition, each body tagged with a
+``sim_version`` gauge; the test moves to the next version once both scrapers have fetched the
+current one from every target. Prometheus' samples (read back through its HTTP API, one scrape
+at a time by the timestamps of its ``up`` series) are passed through the collector's adapters
+and must equal what the store holds for the same version of the same target, for every
+version, series and bucket.
 """
 
 from __future__ import annotations
 
-import math
 import signal
 import subprocess
 import time
@@ -31,26 +31,29 @@ SYNTHETIC = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "scrape_
              "scrape_series_stale", "scrape_samples_post_metric_relabeling", "scrape_series_added"}
 VERSIONS = 4
 
-Key = tuple[int, float]  # series id, bucket bound (NaN for a gauge or counter)
+Key = tuple[int, str]  # series id, bucket bound ("nan" for a gauge or counter)
+Scraped = tuple[int, dict[Key, float]]  # version served, values
 
 
-def _values(batch: Batch) -> dict[Key, float]:
+def _from_batch(batch: Batch) -> dict[Key, float]:
     drop = {sid for sid, d in batch.series.items() if d.metric in SYNTHETIC}
     out: dict[Key, float] = {}
     for sid, _ts, v in [*batch.gauges, *batch.counters]:
         if sid not in drop:
-            out[(sid, math.nan)] = v
+            out[(sid, "nan")] = v
     for sid, _ts, le, v in batch.buckets:
-        out[(sid, le)] = v
+        out[(sid, repr(float(le)))] = v
     return out
 
 
-def _canon(d: dict[Key, float]) -> dict[tuple[int, str], float]:
-    return {(sid, repr(le)): v for (sid, le), v in d.items()}
+def _tagged(values: dict[Key, float], version_sid: int) -> Scraped | None:
+    """Split off the ``sim_version`` gauge; None for a scrape that got no body."""
+    version = values.pop((version_sid, "nan"), None)
+    return None if version is None else (int(version), values)
 
 
-def _store_values(db: Path, target: str) -> list[dict[tuple[int, str], float]]:
-    """Per collector scrape of ``target`` (in order): series/bucket -> value, synthetic series left out."""
+def _store_scrapes(db: Path, target: str) -> list[Scraped]:
+    """Each collector scrape of ``target``: the version it got and its values, synthetic series left out."""
     con = open_readonly(db)
     try:
         scrapes = [r[0] for r in con.execute(
@@ -66,35 +69,42 @@ def _store_values(db: Path, target: str) -> list[dict[tuple[int, str], float]]:
             SELECT epoch_us(h.ts), h.series_id, CAST(h.le AS VARCHAR), h.value
               FROM histogram_buckets h JOIN series s USING (series_id) WHERE s.target = ?""",
                            [target, target, target]).fetchall()
+        version_sid = con.execute("SELECT series_id FROM series WHERE target = ? AND metric = 'sim_version'",
+                                  [target]).fetchone()
     finally:
         con.close()
-    by_ts: dict[int, dict[tuple[int, str], float]] = {ts: {} for ts in scrapes}
+    assert version_sid is not None, f"the store has no sim_version series of {target}"
+    by_ts: dict[int, dict[Key, float]] = {ts: {} for ts in scrapes}
     for ts, sid, le, v in rows:
-        key = (sid, "nan" if le == "nan" else repr(float(le)))
-        by_ts[ts][key] = v
-    return [by_ts[ts] for ts in scrapes]
+        by_ts[ts][(sid, "nan" if le == "nan" else repr(float(le)))] = v
+    tagged = [_tagged(by_ts[ts], version_sid[0]) for ts in scrapes]
+    return [t for t in tagged if t is not None]
 
 
-def _prometheus_values(http_json: Callable[..., Any], url: str, instance: str, types: dict[str, str]
-                       ) -> list[dict[tuple[int, str], float]]:
-    """Per Prometheus scrape of ``instance`` (in order), through the collector's adapters."""
+def _prometheus_scrapes(http_json: Callable[..., Any], url: str, instance: str, types: dict[str, str]
+                        ) -> list[Scraped]:
+    """Each Prometheus scrape of ``instance``, read back and passed through the collector's adapters."""
     body = http_json(f"{url}/api/v1/query", {"query": f'{{instance="{instance}"}}[1h]', "time": repr(time.time())})
     result = body["data"]["result"]
     up = next(r for r in result if r["metric"]["__name__"] == "up")
-    assert all(v == "1" for _, v in up["values"]), f"a Prometheus scrape of {instance} failed"
-    scrape_ts = [float(ts) for ts, _ in up["values"]]
+    scrape_ts = [float(ts) for ts, v in up["values"] if v == "1"]
     merged: dict[float, dict[Key, float]] = {ts: {} for ts in scrape_ts}
+    version_sid = None
     for scrape in matrix_to_scrapes(result, types, 0.5):
         assert scrape.target.name == instance
-        merged[scrape.scrape_ts].update(_values(to_batch(scrape)))
-    return [_canon(merged[ts]) for ts in scrape_ts]
+        batch = to_batch(scrape)
+        version_sid = next((sid for sid, d in batch.series.items() if d.metric == "sim_version"), version_sid)
+        if scrape.scrape_ts in merged:
+            merged[scrape.scrape_ts].update(_from_batch(batch))
+    assert version_sid is not None, f"Prometheus has no sim_version series of {instance}"
+    tagged = [_tagged(merged[ts], version_sid) for ts in scrape_ts]
+    return [t for t in tagged if t is not None]
 
 
-def _by_version(values: list[dict[tuple[int, str], float]], versions: list[int], who: str
-                ) -> dict[int, dict[tuple[int, str], float]]:
+def _by_version(scrapes: list[Scraped], who: str) -> dict[int, dict[Key, float]]:
     """The values of each version; every scrape of one version must have said the same."""
-    out: dict[int, dict[tuple[int, str], float]] = {}
-    for v, vals in zip(versions, values, strict=False):
+    out: dict[int, dict[Key, float]] = {}
+    for v, vals in scrapes:
         if v in out:
             assert vals == out[v], f"{who}: two scrapes of version {v} differ"
         else:
@@ -142,10 +152,8 @@ def test_prometheus_and_collector_agree_sample_for_sample(
             types = fetch_types(client, url)
         compared = 0
         for sim, addr in zip(chosen, addrs, strict=True):
-            prom = _by_version(_prometheus_values(http_json, url, addr, types),
-                               targets.versions("prometheus", sim.name), f"prometheus {sim.name}")
-            ours = _by_version(_store_values(db, addr), targets.versions("gpufleet", sim.name),
-                               f"collector {sim.name}")
+            prom = _by_version(_prometheus_scrapes(http_json, url, addr, types), f"prometheus {sim.name}")
+            ours = _by_version(_store_scrapes(db, addr), f"collector {sim.name}")
             assert set(range(VERSIONS)) <= set(prom) & set(ours), sim.name
             for v in range(VERSIONS):
                 assert prom[v], f"{sim.name} version {v}: Prometheus has no samples"
