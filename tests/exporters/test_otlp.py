@@ -227,3 +227,19 @@ def test_failing_snapshot_skips_points_not_the_reader(receiver: Receiver) -> Non
     points_sent = sum(len(m.gauge.data_points) + len(m.sum.data_points) for r in receiver.requests
                       for rm in r.resource_metrics for sm in rm.scope_metrics for m in sm.metrics)
     assert points_sent == 0
+
+
+def test_exporter_flag_starts_and_stops_the_push(receiver: Receiver) -> None:
+    from gpufleet.exporters.app import ExporterOptions, build
+
+    exp = build(ExporterOptions(backend="sim", listen="127.0.0.1:0", sim_gpus=2, hostname="node-9",
+                                pod_resources_socket="", otlp_endpoint=receiver.url, otlp_interval=3600))
+    exp.start()
+    exp.stop()  # the last push happens on the way out
+    assert len(receiver.requests) == 1
+    values, kinds, resource = received(receiver.requests[0])
+    assert resource["host.name"] == "node-9"
+    ups = {dict(attrs)["gpu"]: v for (name, attrs), v in values.items() if name == "gpufleet_gpu_up"}
+    assert ups == {"0": 1.0, "1": 1.0}
+    assert all(dict(attrs).get("node") == "node-9" for _, attrs in values)
+    assert kinds["gpufleet_gpu_utilization_ratio"] == ("gauge", "1")

@@ -387,3 +387,37 @@ def test_attribution_reaches_exposition(kubelet: FakeKubelet) -> None:
     text = col.render_text(["native"]).decode()
     assert 'gpufleet_exporter_pod_resources_errors_total{error="unavailable"} 1.0' in text
     sampler.stop()
+
+
+# -- wired into the exporter ---------------------------------------------------------------------------
+
+def test_exporter_flags_wire_the_watcher(kubelet: FakeKubelet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from gpufleet.exporters.app import ExporterOptions, build
+    from gpufleet.exporters.sim import SimBackend, sim_fleet
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing-kubeconfig"))
+    uuids = [g.uuid for g in SimBackend(sim_fleet("H100", 2, seed=7)).gpus]
+    kubelet.listing = api_pb2.ListPodResourcesResponse(pod_resources=[
+        _pod("train", "llama-0", ("trainer", [("nvidia.com/gpu", [uuids[1]])]))])
+    exp = build(ExporterOptions(backend="sim", listen="127.0.0.1:0", sim_gpus=2, sim_seed=7, hostname="node-1",
+                                pod_resources_socket=str(kubelet.path), pod_label_allowlist=("team",)))
+    exp.start()
+    try:
+        watcher = exp.collector.attribution.__self__  # type: ignore[union-attr]
+        assert isinstance(watcher, PodResourcesWatcher)
+        assert watcher.label_allowlist == ("team",)
+        for _ in range(500):
+            if watcher.refreshes and watcher.attribution():
+                break
+            threading.Event().wait(0.01)
+        text = httpx.get(exp.url + "/metrics", timeout=10).text
+    finally:
+        exp.stop()
+    assert watcher._thread is None  # stopped with the exporter
+    line = next(x for x in text.splitlines() if x.startswith("gpufleet_gpu_power_watts{") and uuids[1] in x)
+    assert 'pod="llama-0"' in line and 'namespace="train"' in line and 'container="trainer"' in line
+    assert "label_team" not in line  # no kube config: allowlisted labels stay empty
+    assert 'gpufleet_exporter_pod_resources_errors_total{error="labels_unconfigured"} 1.0' in text
