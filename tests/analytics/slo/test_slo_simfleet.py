@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from gpufleet.analytics.slo.report import default_specs, slo_report
-from gpufleet.main import main
 from gpufleet.core.simfleet import FleetConfig, SimulatedFleet
 from gpufleet.core.store import open_readonly
 from gpufleet.history import HistoryPlan, build_history
+from gpufleet.main import main
 
 END = 1_767_225_600.0 + 43_200  # 2026-01-01 12:00 UTC
 PLAN = HistoryPlan(days=0.5, step_s=300, end=END)
