@@ -98,7 +98,7 @@ def _print(rep: ServingReport, console: Console) -> None:
                      *(_fmt(fr[k], 100.0) for k in rep.slos), _fmt(r["goodput_rps"]), span, _fmt(r["gpus"]),
                      _fmt(r["goodput_rps_per_gpu"]), _fmt(r["good_requests_per_usd"]))
     console.print(good)
-    if len(rep.slos) > 1:
+    if any(g.result is not None and g.result.fraction is not None and not g.result.exact for g in rep.goodput):
         what = "independence estimate" if rep.estimate == "independent" else f"{rep.estimate} Fréchet bound"
         console.print(f"goodput/s is the {what}: engines export each latency's histogram, not joint per-request "
                       "values, so the share meeting every SLO lies in the range shown (docs/serving.md).")

@@ -21,10 +21,15 @@ from gpufleet.analytics.serving.goodput import Estimate, Goodput, GoodputError, 
 from gpufleet.analytics.serving.histograms import bucket_totals
 from gpufleet.analytics.serving.query import ServingSource, Window
 from gpufleet.analytics.slo.catalog import LATENCY
+from gpufleet.collectors.adapters.engines import FAMILIES
 
 __all__ = ["GroupGoodput", "ServingReport", "serving_report", "gpu_cost"]
 
 GROUP = ["model", "engine"]
+# Canonical serving metric -> engines whose adapters map a family onto it.
+EXPOSED: dict[str, set[str]] = {}
+for _src, _dst, _scale, _engine, _extra in FAMILIES:
+    EXPOSED.setdefault(_dst, set()).add(_engine)
 E2E = LATENCY["e2e"].canonical
 QUEUE = LATENCY["queue"].canonical
 
@@ -137,6 +142,13 @@ def serving_report(src: ServingSource, length: dt.timedelta, slos: Mapping[str, 
         model, engine = (None if x is None else str(x) for x in key)
         hists = {k: by_metric[metrics[k]][key] for k in metrics if key in by_metric[metrics[k]]}
         c = costs.get((model, engine))
+        missing = [k for k in slos if k not in hists and engine is not None
+                   and engine not in EXPOSED.get(LATENCY[k].canonical, ())]
+        if missing:
+            k = missing[0]
+            results.append(GroupGoodput(model, engine, None, f"SLO {k}<={slos[k]:g}s: {engine} exposes no "
+                                        f"{LATENCY[k].description} histogram; choose SLOs it has"))
+            continue
         try:
             g = goodput(hists, slos, window_s=w.seconds, requests=_requests(hists),
                         gpus=c["gpu_seconds"] / w.seconds if c else None, cost_usd=c["cost_usd"] if c else None,

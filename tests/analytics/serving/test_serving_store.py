@@ -164,3 +164,37 @@ def test_store_without_serving_data(tmp_path, capsys):
         pass
     assert main(["report", "serving", "--db", str(path)]) == 2
     assert "no serving metrics" in " ".join(capsys.readouterr().err.split())
+
+
+def _sglang(finished: float, aborted: float, prompt: float, cached: float, ttft: list[float]) -> str:
+    lab = 'model_name="q",engine_type="unified",tp_rank="0"'
+    lines = []
+    for name, v in (("sglang:num_requests_total", finished), ("sglang:num_aborted_requests_total", aborted),
+                    ("sglang:prompt_tokens_total", prompt), ("sglang:cached_tokens_total", cached)):
+        lines += [f"# TYPE {name} counter", f"{name}{{{lab}}} {v}"]
+    lines.append("# TYPE sglang:time_to_first_token_seconds histogram")
+    lines += [f'sglang:time_to_first_token_seconds_bucket{{{lab},le="{b}"}} {c}'
+              for b, c in zip(["0.5", "+Inf"], ttft, strict=True)]
+    lines += [f"sglang:time_to_first_token_seconds_sum{{{lab}}} 1", f"sglang:time_to_first_token_seconds_count{{{lab}}} "
+              f"{ttft[-1]}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_sglang_counts_finished_once_and_has_no_tpot(tmp_path):
+    path = tmp_path / "sglang.duckdb"
+    target = Target("sglang-0:30000", {"namespace": "code", "pod": "sglang-0"})
+    with StoreWriter(path) as writer:
+        ingest(writer, [Scrape(target, T0, _sglang(100, 5, 1000, 100, [50, 100]), 60.0),
+                        Scrape(target, T0 + 60, _sglang(220, 11, 4000, 700, [140, 220]), 60.0)])
+    with open_readonly(path) as con:
+        rep = serving_report(ServingSource(con), dt.timedelta(hours=1), {"ttft": 0.5, "tpot": 0.1}, load_catalog())
+        only_ttft = serving_report(ServingSource(con), dt.timedelta(hours=1), {"ttft": 0.5}, load_catalog())
+    [row] = rep.efficiency.to_dicts()
+    assert row["engine"] == "sglang"
+    assert row["requests_per_s"] == pytest.approx(120 / 60)  # finished already includes the 6 aborted
+    assert row["prefix_cache_hit_rate"] == pytest.approx(600 / 3000)
+    assert row["prefix_cache_basis"] == "prompt_tokens"
+    [g] = rep.goodput
+    assert g.result is None and g.error is not None and "sglang exposes no time per output token" in g.error
+    [g1] = only_ttft.goodput
+    assert g1.result is not None and g1.result.goodput_rps == pytest.approx(90 / 60)
