@@ -211,7 +211,10 @@ def _pod_watcher(opts: ExporterOptions) -> Any:
             raise ExporterConfigError(f"--pod-resources-socket {path}: pod attribution is not available in this "
                                       f"install ({exc}); install gpufleet[k8s]") from None
         return None
-    watcher = _call_with(PodResourcesWatcher, (path,), {"label_allowlist": tuple(opts.pod_label_allowlist)})
+    try:
+        watcher = _call_with(PodResourcesWatcher, (path,), {"label_allowlist": tuple(opts.pod_label_allowlist)})
+    except ValueError as exc:
+        raise ExporterConfigError(f"--pod-resources-socket {path}: {exc}") from None
     if callable(getattr(watcher, "start", None)):
         watcher.start()
     return watcher
@@ -223,8 +226,14 @@ def _start_otlp(opts: ExporterOptions, sampler: Sampler, hostname: str) -> Calla
     except ImportError as exc:
         raise ExporterConfigError(f"--otlp-endpoint {opts.otlp_endpoint}: OTLP export is not available in this "
                                   f"install ({exc}); install gpufleet[otel]") from None
-    handle = _call_with(start_otlp, (sampler.snapshot, opts.otlp_endpoint, opts.otlp_interval),
-                        {"hostname": hostname})
+    try:
+        handle = _call_with(start_otlp, (sampler.snapshot, opts.otlp_endpoint, opts.otlp_interval),
+                            {"hostname": hostname})
+    except ImportError as exc:
+        raise ExporterConfigError(f"--otlp-endpoint {opts.otlp_endpoint}: OTLP export needs opentelemetry ({exc}); "
+                                  "install gpufleet[otel]") from None
+    except ValueError as exc:
+        raise ExporterConfigError(f"--otlp-endpoint {opts.otlp_endpoint}: {exc}") from None
     for name in ("shutdown", "stop", "close"):
         fn = getattr(handle, name, None)
         if callable(fn):

@@ -150,8 +150,8 @@ class Sampler:
     def sample_fast(self) -> None:
         """One pass over the cheap fields of every GPU."""
         t0 = time.perf_counter()
-        if not self._healthy:
-            self.maybe_reinit()
+        # Recovery first, so a GPU found lost in this pass stays ``up 0`` until the next one.
+        self.maybe_reinit()
         b = self.backend
         for state in list(self.gpus):
             if not state.up:
@@ -173,7 +173,6 @@ class Sampler:
                 self._mark_lost(state)
                 continue
             state.fast = tuple(out)
-        self.maybe_reinit()
         self.durations["fast"] = time.perf_counter() - t0
         self.finished["fast"] = self.clock()
 
@@ -217,14 +216,17 @@ class Sampler:
                     err = self.count_error("mig_instances", exc)
                     if err.kind in _LOST_KINDS:
                         raise _Lost() from None
-                supported = False
+                supported: bool | None = False
                 try:
                     supported = bool(b.gpm_support(i))
                 except Exception as exc:  # noqa: BLE001
                     err = self.count_error("gpm_support", exc)
                     if err.kind in _LOST_KINDS:
                         raise _Lost() from None
-                out.append(Series("gpufleet_gpu_gpm_supported", (), 1.0 if supported else 0.0))
+                    # "not supported" is an answer (0); any other failure leaves it unknown.
+                    supported = False if err.kind == "not_supported" else None
+                if supported is not None:
+                    out.append(Series("gpufleet_gpu_gpm_supported", (), 1.0 if supported else 0.0))
                 if supported:
                     for gi in [None, *(m.gi_id for m in state.migs)]:
                         try:
@@ -275,6 +277,9 @@ class Sampler:
 
     def poll_xids(self) -> int:
         """Wait up to ``xid_timeout`` for XID events and count them; returns how many arrived."""
+        if not self._healthy:  # nothing to listen to until NVML is back
+            self.sleep(self.xid_timeout)
+            return 0
         try:
             events = self.backend.xid_wait(self.xid_timeout)
         except Exception as exc:  # noqa: BLE001
@@ -295,12 +300,12 @@ class Sampler:
         return len(events)
 
     def health(self, max_age: float | None = None) -> tuple[bool, dict[str, object]]:
-        """Whether NVML is usable and the fast loop finished recently, with the facts behind it."""
+        """Whether NVML is usable (and answers for at least one GPU) and the fast loop finished recently."""
         limit = max_age if max_age is not None else 3 * self.fast_interval + 5.0
         now = self.clock()
         age = now - self.finished["fast"] if "fast" in self.finished else None
         up = sum(1 for g in self.gpus if g.up)
-        ok = self._healthy and age is not None and age <= limit
+        ok = self._healthy and age is not None and age <= limit and (up > 0 or not self.gpus)
         return ok, {"nvml": "usable" if self._healthy else "unavailable", "gpus": len(self.gpus), "gpus_up": up,
                     "last_sample_age_seconds": None if age is None else round(age, 3),
                     "max_sample_age_seconds": limit, "reinits": self.reinits,
