@@ -13,7 +13,9 @@ from rich.table import Table
 
 from gpufleet.analytics.cost import report as rep
 from gpufleet.analytics.cost.pricing import CatalogError, load_catalog
-from gpufleet.analytics.cost.query import DuckDBSource, parse_window
+from gpufleet.analytics.cost.query import CostSource, DuckDBSource, parse_window
+from gpufleet.analytics.sources.cli import add_export_parquet
+from gpufleet.analytics.sources.spec import open_source
 from gpufleet.core.store.reader import open_readonly
 
 __all__ = ["register"]
@@ -25,6 +27,8 @@ DbOpt = Annotated[Path, typer.Option("--db", help="DuckDB store file")]
 WindowOpt = Annotated[str, typer.Option("--window", help="window ending at the newest data: 30d, 12h, 2w")]
 CatalogOpt = Annotated[Path | None, typer.Option("--catalog", help="price catalog YAML (default: shipped)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+OptDbOpt = Annotated[Path | None, typer.Option("--db", help="DuckDB store file (or use --source)")]
+SourceOpt = Annotated[str | None, typer.Option("--source", help="duckdb:PATH, prometheus:URL or parquet:URI")]
 
 
 def _fail(msg: str) -> typer.Exit:
@@ -32,7 +36,16 @@ def _fail(msg: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _source(db: Path) -> DuckDBSource:
+def _source(db: Path | None, source: str | None = None) -> CostSource:
+    if source is not None:
+        if db is not None:
+            raise _fail("--db and --source: give one of them")
+        try:
+            return open_source(source)
+        except ValueError as exc:
+            raise _fail(str(exc)) from None
+    if db is None:
+        raise _fail("--db PATH or --source duckdb:PATH|prometheus:URL|parquet:URI is required")
     if not db.exists():
         raise _fail(f"--db {db}: no such store file")
     return DuckDBSource(open_readonly(db))
@@ -54,16 +67,17 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
     """Add the cost commands to the main CLI."""
     export_app = typer.Typer(help="Export cost data.", no_args_is_help=True)
     app.add_typer(export_app, name="export")
+    add_export_parquet(export_app)
 
     @report_app.command("cost")
-    def cost(db: DbOpt, by: Annotated[str, typer.Option("--by")] = "namespace", window: WindowOpt = "30d",
-             catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+    def cost(db: OptDbOpt = None, by: Annotated[str, typer.Option("--by")] = "namespace", window: WindowOpt = "30d",
+             catalog: CatalogOpt = None, as_json: JsonOpt = False, source: SourceOpt = None) -> None:
         """Chargeback per team, namespace, node or cluster (idle/shared spread), or cost per model."""
         if by not in BY_CHOICES:
             raise _fail(f"--by {by!r}: use one of {', '.join(BY_CHOICES)}")
         try:
             length, cat = parse_window(window), load_catalog(catalog)
-            df = rep.cost_report(_source(db), cat, length, by)
+            df = rep.cost_report(_source(db, source), cat, length, by)
         except (ValueError, CatalogError) as exc:
             raise _fail(str(exc)) from None
         if "total_cents" in df.columns:
@@ -73,8 +87,9 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
         _print(df, f"GPU cost by {by}, last {window}", as_json)
 
     @report_app.command("utilization")
-    def utilization(db: DbOpt, by: Annotated[str, typer.Option("--by")] = "namespace", window: WindowOpt = "30d",
-                    catalog: CatalogOpt = None, as_json: JsonOpt = False) -> None:
+    def utilization(db: OptDbOpt = None, by: Annotated[str, typer.Option("--by")] = "namespace",
+                    window: WindowOpt = "30d", catalog: CatalogOpt = None, as_json: JsonOpt = False,
+                    source: SourceOpt = None) -> None:
         """Allocated vs used GPU-hours and efficiency, and Optimize/Remove/Share recommendations.
 
         --by team, namespace, node, cluster, model (GPU model) or workload (namespace/pod).
@@ -83,7 +98,7 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
             raise _fail(f"--by {by!r}: use one of {', '.join(rep.UTILIZATION_BY)}")
         try:
             length, cat = parse_window(window), load_catalog(catalog)
-            src = _source(db)
+            src = _source(db, source)
             df = rep.utilization_report(src, length, by)
             recs = rep.recommendations(src, cat, length)
         except (ValueError, CatalogError) as exc:

@@ -1,7 +1,8 @@
 """The query layer: reads what the cost models need from a store into polars frames.
 
-Models never touch DuckDB; they take the frames this module returns. Another data source (a
-Prometheus-compatible API, Parquet rollups) implements the same :class:`CostSource` protocol.
+Models never touch DuckDB; they take the frames this module returns. The other data sources (a
+Prometheus-compatible API, Parquet rollups) implement the same :class:`CostSource` protocol, known as
+``Source`` in :mod:`gpufleet.analytics.sources`, which opens any of them from a ``--source`` string.
 """
 
 from __future__ import annotations
