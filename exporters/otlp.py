@@ -113,23 +113,27 @@ class _Latest:
 
 
 class OtlpHandle:
-    """A running OTLP push; ``shutdown()`` sends a last export and stops the reader thread."""
+    """A running OTLP push; ``shutdown()`` sends a last export and stops the reader thread.
 
-    def __init__(self, provider: Any, endpoint: str) -> None:
+    ``exports`` counts finished export calls by outcome (``ok``, ``failed``).
+    """
+
+    def __init__(self, provider: Any, endpoint: str, exports: dict[str, int] | None = None) -> None:
         self.provider = provider
         self.endpoint = endpoint
+        self.exports = exports if exports is not None else {"ok": 0, "failed": 0}
 
-    def force_flush(self, timeout_s: float = 10.0) -> bool:
+    def force_flush(self, timeout_s: float = 5.0) -> bool:
         """Collect and export now."""
         return bool(self.provider.force_flush(timeout_millis=int(timeout_s * 1000)))
 
-    def shutdown(self, timeout_s: float = 10.0) -> None:
+    def shutdown(self, timeout_s: float = 5.0) -> None:
         """Export once more and stop."""
         self.provider.shutdown(timeout_millis=int(timeout_s * 1000))
 
 
 def start_otlp(snapshot_getter: Callable[[], Snapshot], endpoint: str, interval_s: float,
-               headers: Mapping[str, str] | None = None, *, hostname: str = "", timeout_s: float = 10.0,
+               headers: Mapping[str, str] | None = None, *, hostname: str = "", timeout_s: float = 5.0,
                resource_attributes: Mapping[str, str] | None = None) -> OtlpHandle:
     """Push the snapshot's measurements to ``endpoint`` (OTLP/HTTP protobuf) every ``interval_s`` seconds.
 
@@ -139,7 +143,7 @@ def start_otlp(snapshot_getter: Callable[[], Snapshot], endpoint: str, interval_
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.metrics import CallbackOptions, Observation
     from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.metrics.export import MetricExportResult, PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
 
     url = metrics_url(endpoint)
@@ -149,7 +153,15 @@ def start_otlp(snapshot_getter: Callable[[], Snapshot], endpoint: str, interval_
     if hostname:
         attrs["host.name"] = hostname
     attrs.update(resource_attributes or {})
-    exporter = OTLPMetricExporter(endpoint=url, headers=dict(headers or {}), timeout=timeout_s)
+    exports = {"ok": 0, "failed": 0}
+
+    class _CountingExporter(OTLPMetricExporter):
+        def export(self, metrics_data: Any, timeout_millis: float | None = 10_000, **kwargs: Any) -> MetricExportResult:
+            result = super().export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+            exports["ok" if result is MetricExportResult.SUCCESS else "failed"] += 1
+            return result
+
+    exporter = _CountingExporter(endpoint=url, headers=dict(headers or {}), timeout=timeout_s)
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_s * 1000,
                                            export_timeout_millis=timeout_s * 1000)
     provider = MeterProvider(resource=Resource.create(attrs), metric_readers=[reader])
@@ -166,4 +178,4 @@ def start_otlp(snapshot_getter: Callable[[], Snapshot], endpoint: str, interval_
         m = ALL_GPU_METRICS[name]
         create = meter.create_observable_counter if m.type == "counter" else meter.create_observable_gauge
         create(name, callbacks=[callback(name)], unit=unit_of(name), description=m.help)
-    return OtlpHandle(provider, url)
+    return OtlpHandle(provider, url, exports)

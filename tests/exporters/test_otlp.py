@@ -181,6 +181,7 @@ def test_push_equals_snapshot(receiver: Receiver, snap: Snapshot) -> None:
     assert handle.endpoint == receiver.url + "/v1/metrics"
     handle.shutdown()  # the final collection is exported before the reader stops
     assert len(receiver.requests) == 1
+    assert handle.exports == {"ok": 1, "failed": 0}
     assert receiver.paths == ["/v1/metrics"]
     assert receiver.headers[0]["x-tenant"] == "gpu-team"
     assert receiver.headers[0]["content-type"] == "application/x-protobuf"
@@ -243,3 +244,16 @@ def test_exporter_flag_starts_and_stops_the_push(receiver: Receiver) -> None:
     assert ups == {"0": 1.0, "1": 1.0}
     assert all(dict(attrs).get("node") == "node-9" for _, attrs in values)
     assert kinds["gpufleet_gpu_utilization_ratio"] == ("gauge", "1")
+
+
+def test_unreachable_collector_is_reported_not_raised(snap: Snapshot) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    handle = start_otlp(lambda: snap, f"http://127.0.0.1:{port}", 3600, timeout_s=0.5)
+    handle.force_flush(timeout_s=2.0)
+    handle.shutdown(timeout_s=1.0)
+    assert handle.exports["ok"] == 0
+    assert handle.exports["failed"] >= 1
