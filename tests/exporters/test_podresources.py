@@ -421,3 +421,36 @@ def test_exporter_flags_wire_the_watcher(kubelet: FakeKubelet, tmp_path: Path, m
     assert 'pod="llama-0"' in line and 'namespace="train"' in line and 'container="trainer"' in line
     assert "label_team" not in line  # no kube config: allowlisted labels stay empty
     assert 'gpufleet_exporter_pod_resources_errors_total{error="labels_unconfigured"} 1.0' in text
+
+
+def test_mig_instances_get_their_own_pods(kubelet: FakeKubelet) -> None:
+    from gpufleet.exporters.sampler import Sampler
+    from gpufleet.exporters.sim import SimBackend, sim_fleet
+
+    backend = SimBackend(sim_fleet(gpus=1, mig=True))
+    sampler = Sampler(backend, gpm_interval=0.01)
+    sampler.start_backend()
+    sampler.sample_fast()
+    sampler.sample_slow()
+    migs = sampler.gpus[0].migs
+    assert len(migs) >= 2
+    first, second = migs[0], migs[1]
+    kubelet.listing = api_pb2.ListPodResourcesResponse(pod_resources=[
+        _pod("team-a", "notebook", ("jupyter", [(f"nvidia.com/mig-{first.profile}", [first.uuid])])),
+        _pod("team-b", "infer-0", ("engine", [(f"nvidia.com/mig-{second.profile}.shared", [f"{second.uuid}::0"])])),
+        _pod("team-b", "infer-1", ("engine", [(f"nvidia.com/mig-{second.profile}.shared", [f"{second.uuid}::1"])])),
+    ])
+    w = PodResourcesWatcher(str(kubelet.path))
+    assert w.refresh()
+    col = GpuCollector(sampler.snapshot, hostname="node-1", attribution=w.attribution, pod_errors=w.errors)
+    text = col.render_text(["native"]).decode()
+    sampler.stop()
+    mig_lines = [x for x in text.splitlines() if x.startswith("gpufleet_gpu_memory_used_bytes{") and "mig_instance" in x]
+    by_instance = {x.split('mig_instance="')[1].split('"')[0]: x for x in mig_lines}
+    assert 'pod="notebook"' in by_instance[str(first.gi_id)]
+    assert 'namespace="team-a"' in by_instance[str(first.gi_id)]
+    assert "pod=" not in by_instance[str(second.gi_id)]  # shared instance: split in the allocation rows
+    alloc = [x for x in text.splitlines() if x.startswith("gpufleet_gpu_pod_allocation{")
+             and f'mig_instance="{second.gi_id}"' in x]
+    assert sorted((x.split('pod="')[1].split('"')[0], x.rsplit(" ", 1)[1]) for x in alloc) == [
+        ("infer-0", "0.5"), ("infer-1", "0.5")]
