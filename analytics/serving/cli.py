@@ -14,12 +14,12 @@ from rich.table import Table
 from gpufleet.analytics.cost.pricing import CatalogError, load_catalog
 from gpufleet.analytics.cost.query import parse_window
 from gpufleet.analytics.serving.goodput import ESTIMATES, Estimate, GoodputError, parse_slos
-from gpufleet.analytics.serving.query import ServingSource
+from gpufleet.analytics.serving.query import LABELS, ServingSource
 from gpufleet.analytics.serving.report import ServingReport, serving_report
 from gpufleet.core.store.reader import open_readonly
 from gpufleet.core.store.writer import StoreError
 
-__all__ = ["register", "DEFAULT_SLOS"]
+__all__ = ["register", "DEFAULT_SLOS", "parse_matchers"]
 
 # MLPerf Inference server scenario for llama2-70b: TTFT 2 s, TPOT 200 ms.
 DEFAULT_SLOS = ["ttft=2", "tpot=0.2"]
@@ -40,6 +40,21 @@ TABLES = {  # title -> {column: (header, scale)}
 def _short(model: str | None) -> str:
     """A model name without its organisation prefix, for narrow tables."""
     return "-" if model is None else model.rsplit("/", 1)[-1]
+
+
+BY = {"model": ("model", "engine"), "service": ("service",), "namespace": ("namespace",),
+      "cluster": ("cluster",), "pod": ("pod", "model", "engine")}
+
+
+def parse_matchers(texts: list[str]) -> dict[str, str]:
+    """``["service=chat"]`` -> ``{"service": "chat"}``; ValueError naming a malformed or unknown matcher."""
+    out: dict[str, str] = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        if not sep or key.strip() not in LABELS or not value.strip():
+            raise ValueError(f"--match {text!r}: write LABEL=VALUE with LABEL one of {', '.join(LABELS)}")
+        out[key.strip()] = value.strip()
+    return out
 
 
 def _fail(msg: str) -> typer.Exit:
@@ -70,31 +85,36 @@ def _print(rep: ServingReport, console: Console) -> None:
     w = rep.window
     console.print(f"serving window {w.start:%Y-%m-%d %H:%M} .. {w.end:%Y-%m-%d %H:%M} UTC "
                   f"({w.seconds / 3600:,.2f} h of data)")
+    by = list(rep.by)
+
+    def labels(row: dict[str, Any]) -> list[str]:
+        return [_short(row[k]) if k == "model" else _fmt(row[k]) for k in by]
+
     for title, shown in TABLES.items():
         table = Table(title=title)
-        table.add_column("model")
-        table.add_column("engine")
+        for k in by:
+            table.add_column(k)
         for header, _ in shown.values():
             table.add_column(header, justify="right")
         for r in rep.efficiency.iter_rows(named=True):
             cells = (_fmt(r[c], scale) for c, (_, scale) in shown.items())
-            table.add_row(_short(r["model"]), _fmt(r["engine"]), *cells)
+            table.add_row(*labels(r), *cells)
         console.print(table)
     slos = " and ".join(f"{k} <= {v:g} s" for k, v in rep.slos.items())
     good = Table(title=f"Goodput: requests/s meeting {slos}")
-    for c in ("model", "engine", "req/s", *(f"{k} ok %" for k in rep.slos), "goodput/s", "range",
-              "GPUs", "/s/GPU", "good req/$"):
-        good.add_column(c, justify="left" if c in ("model", "engine", "range") else "right")
+    for c in (*by, "req/s", *(f"{k} ok %" for k in rep.slos), "goodput/s", "range", "GPUs", "/s/GPU",
+              "good req/$"):
+        good.add_column(c, justify="left" if c in (*by, "range") else "right")
     errors = []
     for g in rep.goodput:
         r = g.row()
         if g.result is None or r["goodput_rps"] is None:
-            errors.append(f"{_short(g.model)} on {_fmt(g.engine)}: {r['error']}")
+            errors.append(f"{' '.join(labels(g.row()))}: {r['error']}")
             continue
         fr = r["slo_fractions"]
         span = ("exact" if r["exact"] else
                 f"{_fmt(r['goodput_rps_lower'])}..{_fmt(r['goodput_rps_upper'])}")
-        good.add_row(_short(g.model), _fmt(g.engine), _fmt(r["requests_per_s"]),
+        good.add_row(*labels(r), _fmt(r["requests_per_s"]),
                      *(_fmt(fr[k], 100.0) for k in rep.slos), _fmt(r["goodput_rps"]), span, _fmt(r["gpus"]),
                      _fmt(r["goodput_rps_per_gpu"]), _fmt(r["good_requests_per_usd"]))
     console.print(good)
@@ -120,25 +140,36 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
         estimate: Annotated[str, typer.Option(
             help="goodput reported with several SLOs: lower, independent or upper")] = "lower",
         kv_threshold: Annotated[float, typer.Option(help="KV-cache usage counted as pressure")] = 0.9,
+        by: Annotated[str, typer.Option("--by", help="group by model (and engine), service, namespace, cluster "
+                                        "or pod")] = "model",
+        match: Annotated[list[str] | None, typer.Option(
+            "--match", help="keep series with LABEL=VALUE (model, engine, service, namespace, cluster, pod)")]
+        = None,
         catalog: Annotated[Path | None, typer.Option("--catalog", help="price catalog YAML (default: shipped)")]
         = None,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     ) -> None:
-        """Tokens/s, prefix cache, KV-cache pressure, preemptions, queueing and goodput per model and engine."""
+        """Tokens/s, prefix cache, KV-cache pressure, preemptions, queueing and goodput per model and engine.
+
+        Goodput is requests/s meeting every --slo; with several SLOs it is bounded (docs/serving.md).
+        """
         if estimate not in ESTIMATES:
             raise _fail(f"--estimate {estimate!r}: use one of {', '.join(ESTIMATES)}")
         if not db.exists():
             raise _fail(f"--db {db}: no such store file")
+        if by not in BY:
+            raise _fail(f"--by {by!r}: use one of {', '.join(BY)}")
         try:
             length = parse_window(window)
             slos = parse_slos(slo or DEFAULT_SLOS)
+            selector = parse_matchers(match or [])
             cat = load_catalog(catalog)
         except (ValueError, CatalogError) as exc:
             raise _fail(str(exc)) from None
         try:
             with open_readonly(db) as con:
                 rep = serving_report(ServingSource(con), length, slos, cat, estimate=cast(Estimate, estimate),
-                                     kv_threshold=kv_threshold)
+                                     kv_threshold=kv_threshold, by=BY[by], selector=selector)
         except (ValueError, GoodputError, StoreError) as exc:
             raise _fail(f"--db {db}: {exc}") from None
         if as_json:

@@ -2,10 +2,11 @@
 
 Pure functions over polars frames in the normalised serving schema (``gpufleet_serving_*``):
 
-- ``counters``: ``model``, ``engine``, ``metric``, ``outcome``, ``value`` — each counter's increase
-  over the window (reset-corrected), one row per series or already summed.
-- ``gauges``: ``model``, ``engine``, ``series_id``, ``metric``, ``ts``, ``value`` — raw gauge samples.
-- ``queue``: ``{(model, engine): (bounds, cumulative)}`` for ``request_queue_time_seconds``.
+- ``counters``: the grouping labels (``by``, default model and engine), ``engine``, ``metric``,
+  ``outcome``, ``value`` — each counter's increase over the window (reset-corrected), one row per series
+  or already summed.
+- ``gauges``: the grouping labels, ``series_id``, ``metric``, ``ts``, ``value`` — raw gauge samples.
+- ``queue``: ``{group key: (bounds, cumulative)}`` for ``request_queue_time_seconds``, keyed like ``by``.
 
 Rates divide by ``window_s``. A gauge sample stands for the interval since the previous sample of its
 series; the first sample of each series in the window only opens it. Time above a KV-cache threshold
@@ -15,7 +16,7 @@ is summed over replicas (replica-seconds) and also given as a share of the obser
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
@@ -49,7 +50,11 @@ def _rate(wide: pl.DataFrame, name: str, window_s: float) -> pl.Expr:
     return (pl.col(col) / window_s) if col in wide.columns else pl.lit(None, dtype=pl.Float64)
 
 
-def token_rates(counters: pl.DataFrame, window_s: float) -> pl.DataFrame:
+def _empty(by: Sequence[str]) -> pl.DataFrame:
+    return pl.DataFrame(schema=dict.fromkeys(by, pl.String))
+
+
+def token_rates(counters: pl.DataFrame, window_s: float, by: Sequence[str] = GROUP) -> pl.DataFrame:
     """Requests, prompt and generation tokens, and preemptions per second; the prefix-cache hit rate.
 
     SGLang's ``requests_total{outcome="finished"}`` already counts aborted requests, so where a group has a
@@ -58,13 +63,15 @@ def token_rates(counters: pl.DataFrame, window_s: float) -> pl.DataFrame:
     """
     if not window_s > 0:
         raise ValueError(f"window must be > 0 s, got {window_s}")
+    keys = list(by)
     if counters.height == 0:
-        return pl.DataFrame(schema={"model": pl.String, "engine": pl.String})
+        return _empty(keys)
     req = SERVING + "requests_total"
-    has_finished = (pl.col("outcome") == "finished").any().over(GROUP)
+    per_engine = list(dict.fromkeys([*keys, "engine"]))
+    has_finished = ((pl.col("metric") == req) & (pl.col("outcome") == "finished")).any().over(per_engine)
     kept = counters.filter((pl.col("metric") != req) | ~has_finished | (pl.col("outcome") == "finished"))
-    wide = kept.group_by([*GROUP, "metric"]).agg(pl.col("value").sum()).pivot(
-        on="metric", index=GROUP, values="value", aggregate_function="first")
+    wide = kept.group_by([*keys, "metric"]).agg(pl.col("value").sum()).pivot(
+        on="metric", index=keys, values="value", aggregate_function="first")
     hits, queries, prompt = (SERVING + n for n in ("prefix_cache_hit_tokens_total", "prefix_cache_query_tokens_total",
                                                    "prompt_tokens_total"))
     for c in (hits, queries, prompt):
@@ -74,7 +81,7 @@ def token_rates(counters: pl.DataFrame, window_s: float) -> pl.DataFrame:
         pl.col(queries).is_not_null()).then(pl.lit("queries")).otherwise(pl.lit("prompt_tokens"))
     denom = pl.coalesce(pl.col(queries), pl.col(prompt))
     return wide.select(
-        *GROUP,
+        *keys,
         requests_per_s=_rate(wide, "requests_total", window_s),
         prompt_tokens_per_s=_rate(wide, "prompt_tokens_total", window_s),
         generation_tokens_per_s=_rate(wide, "generation_tokens_total", window_s),
@@ -93,13 +100,14 @@ def _intervals(gauges: pl.DataFrame, max_interval_s: float | None) -> pl.DataFra
     return out
 
 
-def kv_pressure(gauges: pl.DataFrame, threshold: float = 0.9, max_interval_s: float | None = None) -> pl.DataFrame:
+def kv_pressure(gauges: pl.DataFrame, threshold: float = 0.9, max_interval_s: float | None = None,
+                by: Sequence[str] = GROUP) -> pl.DataFrame:
     """KV-cache usage mean and p95 over samples, and the time (replica-seconds and share) above ``threshold``."""
     kv = gauges.filter(pl.col("metric") == KV)
     if kv.height == 0:
-        return pl.DataFrame(schema={"model": pl.String, "engine": pl.String})
+        return _empty(by)
     kv = _intervals(kv, max_interval_s)
-    return kv.group_by(GROUP).agg(
+    return kv.group_by(list(by)).agg(
         kv_cache_usage_mean=pl.col("value").mean(),
         kv_cache_usage_p95=pl.col("value").quantile(0.95, interpolation="linear"),
         kv_cache_above_s=pl.col("interval_s").filter(pl.col("value") > threshold).sum(),
@@ -110,15 +118,15 @@ def kv_pressure(gauges: pl.DataFrame, threshold: float = 0.9, max_interval_s: fl
     ).drop("_observed_s")
 
 
-def concurrency(gauges: pl.DataFrame) -> pl.DataFrame:
+def concurrency(gauges: pl.DataFrame, by: Sequence[str] = GROUP) -> pl.DataFrame:
     """Mean running and waiting requests (per-replica means summed over replicas) and the largest queue."""
     run, wait = SERVING + "requests_running", SERVING + "requests_waiting"
     g = gauges.filter(pl.col("metric").is_in([run, wait]))
     if g.height == 0:
-        return pl.DataFrame(schema={"model": pl.String, "engine": pl.String})
-    per_series = g.group_by([*GROUP, "metric", "series_id"]).agg(mean=pl.col("value").mean(),
-                                                                  peak=pl.col("value").max())
-    return per_series.group_by(GROUP).agg(
+        return _empty(by)
+    per_series = g.group_by([*by, "metric", "series_id"]).agg(mean=pl.col("value").mean(),
+                                                               peak=pl.col("value").max())
+    return per_series.group_by(list(by)).agg(
         requests_running_mean=pl.col("mean").filter(pl.col("metric") == run).sum(),
         requests_waiting_mean=pl.col("mean").filter(pl.col("metric") == wait).sum(),
         requests_waiting_max=pl.col("peak").filter(pl.col("metric") == wait).max(),
@@ -129,33 +137,38 @@ def concurrency(gauges: pl.DataFrame) -> pl.DataFrame:
     ).drop("_has_run", "_has_wait")
 
 
-def queueing(counters: pl.DataFrame, queue: Mapping[tuple[object, ...], Histogram]) -> pl.DataFrame:
+def queueing(counters: pl.DataFrame, queue: Mapping[tuple[object, ...], Histogram],
+             by: Sequence[str] = GROUP) -> pl.DataFrame:
     """Mean queue time (``_sum`` over ``_count``) and its p95 from the queue-time histogram."""
+    keys = list(by)
     s, c = SERVING + "request_queue_time_seconds_sum", SERVING + "request_queue_time_seconds_count"
-    sums = counters.filter(pl.col("metric").is_in([s, c])).group_by(GROUP).agg(
+    sums = counters.filter(pl.col("metric").is_in([s, c])).group_by(keys).agg(
         _sum=pl.col("value").filter(pl.col("metric") == s).sum(),
         _count=pl.col("value").filter(pl.col("metric") == c).sum())
-    rows = [{"model": k[0], "engine": k[1], "queue_time_p95_s": histogram_quantile(0.95, *h)}
-            for k, h in queue.items()]
-    p95 = pl.DataFrame(rows, schema={"model": pl.String, "engine": pl.String, "queue_time_p95_s": pl.Float64})
-    mean = sums.select(*GROUP, queue_time_mean_s=pl.when(pl.col("_count") > 0)
+    rows = [{**{k: None if v is None else str(v) for k, v in zip(keys, key, strict=True)},
+             "queue_time_p95_s": histogram_quantile(0.95, *h)} for key, h in queue.items()]
+    p95 = pl.DataFrame(rows, schema={**dict.fromkeys(keys, pl.String), "queue_time_p95_s": pl.Float64})
+    mean = sums.select(*keys, queue_time_mean_s=pl.when(pl.col("_count") > 0)
                        .then(pl.col("_sum") / pl.col("_count")).otherwise(None))
-    return mean.join(p95, on=GROUP, how="full", coalesce=True, nulls_equal=True)
+    mean = mean.with_columns(pl.col(k).cast(pl.String) for k in keys)
+    return mean.join(p95, on=keys, how="full", coalesce=True, nulls_equal=True)
 
 
 def efficiency(counters: pl.DataFrame, gauges: pl.DataFrame, queue: Mapping[tuple[object, ...], Histogram],
-               window_s: float, *, kv_threshold: float = 0.9, max_interval_s: float | None = None) -> pl.DataFrame:
-    """One row per model and engine with every column of :data:`COLUMNS` (``None`` where not exposed)."""
+               window_s: float, *, kv_threshold: float = 0.9, max_interval_s: float | None = None,
+               by: Sequence[str] = GROUP) -> pl.DataFrame:
+    """One row per ``by`` group (model and engine) with every column of :data:`COLUMNS` (``None`` if not exposed)."""
     if not 0 < kv_threshold <= 1 or math.isnan(kv_threshold):
         raise ValueError(f"KV-cache threshold must lie in (0, 1], got {kv_threshold}")
-    parts = [token_rates(counters, window_s), kv_pressure(gauges, kv_threshold, max_interval_s),
-             concurrency(gauges), queueing(counters, queue)]
-    out = pl.DataFrame(schema={"model": pl.String, "engine": pl.String})
+    keys = list(by)
+    parts = [token_rates(counters, window_s, keys), kv_pressure(gauges, kv_threshold, max_interval_s, keys),
+             concurrency(gauges, keys), queueing(counters, queue, keys)]
+    out = _empty(keys)
     for p in parts:
-        p = p.with_columns(pl.col("model").cast(pl.String), pl.col("engine").cast(pl.String))
-        out = out.join(p, on=GROUP, how="full", coalesce=True, nulls_equal=True)
+        p = p.with_columns(pl.col(k).cast(pl.String) for k in keys)
+        out = out.join(p, on=keys, how="full", coalesce=True, nulls_equal=True)
     for col in (*COLUMNS, "prefix_cache_basis"):
         if col not in out.columns:
             out = out.with_columns(pl.lit(None, dtype=pl.String if col == "prefix_cache_basis" else pl.Float64)
                                    .alias(col))
-    return out.select(*GROUP, *COLUMNS, "prefix_cache_basis").sort(GROUP, nulls_last=True)
+    return out.select(*keys, *COLUMNS, "prefix_cache_basis").sort(keys, nulls_last=True)

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 import duckdb
 import polars as pl
 
-__all__ = ["Window", "ServingSource", "GAUGE_METRICS"]
+__all__ = ["Window", "ServingSource", "GAUGE_METRICS", "LABELS"]
 
 SERVING = "gpufleet_serving_"
+# Normalised labels every frame carries, so reports can group and filter by any of them.
+LABELS = ("model", "engine", "service", "namespace", "cluster", "pod")
+_COLS = ", ".join(f"s.labels->>'{k}' AS {k}" for k in LABELS)
 GAUGE_METRICS = (SERVING + "kv_cache_usage_ratio", SERVING + "requests_running", SERVING + "requests_waiting")
 
 
@@ -62,47 +65,45 @@ class ServingSource:
         return Window(start, newest, max(start, first))
 
     def counters(self, w: Window) -> pl.DataFrame:
-        """Counter increase per serving series over the window: model, engine, metric, outcome, value."""
-        return self._pl("""
-            SELECT s.labels->>'model' AS model, s.labels->>'engine' AS engine, s.metric,
-                   s.labels->>'outcome' AS outcome, c.series_id, sum(c.delta) AS value
+        """Counter increase per serving series over the window: labels, metric, outcome, value."""
+        return self._pl(f"""
+            SELECT {_COLS}, s.metric, s.labels->>'outcome' AS outcome, c.series_id, sum(c.delta) AS value
             FROM counters c JOIN series s USING (series_id)
             WHERE s.metric LIKE ? AND c.ts > ? AND c.ts <= ?
             GROUP BY ALL
         """, [SERVING + "%", w.start, w.end])
 
     def gauges(self, w: Window, metrics: Sequence[str] = GAUGE_METRICS) -> pl.DataFrame:
-        """Raw gauge samples of ``metrics`` in the window: model, engine, series_id, metric, ts, value."""
-        return self._pl("""
-            SELECT s.labels->>'model' AS model, s.labels->>'engine' AS engine, g.series_id, s.metric, g.ts, g.value
+        """Raw gauge samples of ``metrics`` in the window: labels, series_id, metric, ts, value."""
+        return self._pl(f"""
+            SELECT {_COLS}, g.series_id, s.metric, g.ts, g.value
             FROM gauges g JOIN series s USING (series_id)
             WHERE s.metric IN (SELECT unnest(?)) AND g.ts > ? AND g.ts <= ?
         """, [list(metrics), w.start, w.end])
 
     def buckets(self, w: Window, metrics: Sequence[str]) -> pl.DataFrame:
-        """Bucket increases of histograms ``metrics``: model, engine, metric, series_id, le, count."""
-        return self._pl("""
-            SELECT s.labels->>'model' AS model, s.labels->>'engine' AS engine, s.metric, h.series_id, h.le,
-                   sum(h.delta) AS count
+        """Bucket increases of histograms ``metrics``: labels, metric, series_id, le, count."""
+        return self._pl(f"""
+            SELECT {_COLS}, s.metric, h.series_id, h.le, sum(h.delta) AS count
             FROM histogram_buckets h JOIN series s USING (series_id)
             WHERE s.metric IN (SELECT unnest(?)) AND h.ts > ? AND h.ts <= ?
             GROUP BY ALL
         """, [list(metrics), w.start, w.end])
 
     def gpu_time(self, w: Window) -> pl.DataFrame:
-        """GPU-seconds held by the pods that serve each model and engine, with the facts pricing needs.
+        """GPU-seconds held by each pod that serves a model, with its labels and the facts pricing needs.
 
-        A pod is matched to the models its serving series name; ``gpu_seconds`` already carries the pod's
-        share of a GPU (MIG slice, time-slice). Rows count from ``covered_from`` so that GPU time and the
-        counters' deltas span the same seconds.
+        A pod is matched to the label sets its serving series carry; ``gpu_seconds`` already carries the
+        pod's share of a GPU (MIG slice, time-slice). Rows count from ``covered_from`` so that GPU time and
+        the counters' deltas span the same seconds.
         """
-        return self._pl("""
+        pod_cols = ", ".join(f"labels->>'{k}' AS {k}" for k in LABELS)
+        keep = ", ".join(f"p.{k}" for k in LABELS)
+        return self._pl(f"""
             WITH pods AS (
-                SELECT DISTINCT labels->>'model' AS model, labels->>'engine' AS engine,
-                       labels->>'namespace' AS namespace, labels->>'pod' AS pod
-                FROM series WHERE metric LIKE ? AND labels->>'pod' IS NOT NULL
+                SELECT DISTINCT {pod_cols} FROM series WHERE metric LIKE ? AND labels->>'pod' IS NOT NULL
             )
-            SELECT p.model, p.engine, a.gpu_uuid, coalesce(g.gpu_model, n.gpu_model) AS gpu_model,
+            SELECT {keep}, a.gpu_uuid, coalesce(g.gpu_model, n.gpu_model) AS gpu_model,
                    n.provider, n.region, n.pricing_category, sum(a.interval_s * a.share) AS gpu_seconds
             FROM gpu_allocations a JOIN pods p ON p.namespace = a.namespace AND p.pod = a.pod
                  LEFT JOIN gpus g USING (gpu_uuid) LEFT JOIN nodes n ON n.node = a.node

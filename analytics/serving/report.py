@@ -7,7 +7,7 @@ Thin glue: reads frames through :class:`ServingSource`, prices GPU time with the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from gpufleet.analytics.cost.report import price_map
 from gpufleet.analytics.serving.efficiency import efficiency
 from gpufleet.analytics.serving.goodput import Estimate, Goodput, GoodputError, check_slos, goodput
 from gpufleet.analytics.serving.histograms import bucket_totals
-from gpufleet.analytics.serving.query import ServingSource, Window
+from gpufleet.analytics.serving.query import LABELS, ServingSource, Window
 from gpufleet.analytics.slo.catalog import LATENCY
 from gpufleet.collectors.adapters.engines import FAMILIES
 
@@ -36,17 +36,26 @@ QUEUE = LATENCY["queue"].canonical
 
 @dataclass(frozen=True)
 class GroupGoodput:
-    """Goodput of one model and engine, or why it could not be computed."""
+    """Goodput of one group (by default a model on an engine), or why it could not be computed."""
 
-    model: str | None
-    engine: str | None
+    group: dict[str, str | None]
     result: Goodput | None
     error: str | None = None
+
+    @property
+    def model(self) -> str | None:
+        """The group's model label, when grouped by model."""
+        return self.group.get("model")
+
+    @property
+    def engine(self) -> str | None:
+        """The group's engine label, when grouped by engine."""
+        return self.group.get("engine")
 
     def row(self) -> dict[str, Any]:
         """A flat dict for tables and JSON."""
         g = self.result
-        out: dict[str, Any] = {"model": self.model, "engine": self.engine}
+        out: dict[str, Any] = dict(self.group)
         if g is None:
             return {**out, "goodput_rps": None, "error": self.error}
         f, o = g.fraction, g.outer
@@ -72,42 +81,48 @@ class GroupGoodput:
 
 @dataclass
 class ServingReport:
-    """Efficiency rows and goodput per model and engine, with the window and any notes."""
+    """Efficiency rows and goodput per group, with the window, the grouping and any notes."""
 
     window: Window
     efficiency: pl.DataFrame
     goodput: list[GroupGoodput]
     slos: dict[str, float]
     estimate: Estimate = "lower"
+    by: tuple[str, ...] = ("model", "engine")
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"window": {"start": self.window.start.isoformat(), "end": self.window.end.isoformat(),
                            "seconds": self.window.seconds},
-                "slos": self.slos, "estimate": self.estimate, "efficiency": self.efficiency.to_dicts(),
-                "goodput": [g.row() for g in self.goodput], "notes": self.notes}
+                "by": list(self.by), "slos": self.slos, "estimate": self.estimate,
+                "efficiency": self.efficiency.to_dicts(), "goodput": [g.row() for g in self.goodput],
+                "notes": self.notes}
 
 
-def gpu_cost(gpu_time: pl.DataFrame, catalog: Catalog, stored_prices: pl.DataFrame | None
-             ) -> tuple[pl.DataFrame, list[str]]:
-    """GPU-seconds and dollars per model and engine; a GPU with no price leaves its group's cost empty."""
+def gpu_cost(gpu_time: pl.DataFrame, catalog: Catalog, stored_prices: pl.DataFrame | None,
+             by: Sequence[str] = GROUP) -> tuple[pl.DataFrame, list[str]]:
+    """GPU-seconds and dollars per ``by`` group; a GPU with no price leaves its group's cost empty."""
+    keys = list(by)
+    schema = {**dict.fromkeys(keys, pl.String), "gpu_seconds": pl.Float64, "cost_usd": pl.Float64}
     notes: list[str] = []
     if gpu_time.height == 0:
-        return pl.DataFrame(schema={"model": pl.String, "engine": pl.String, "gpu_seconds": pl.Float64,
-                                    "cost_usd": pl.Float64}), notes
+        return pl.DataFrame(schema=schema), notes
     prices = price_map(catalog, stored_prices)
     parts = []
-    for key, df in gpu_time.group_by(GROUP, maintain_order=True):
+    for key, df in gpu_time.group_by(keys, maintain_order=True):
         try:
             cost: float | None = float(price_allocations(df, prices)["cost_usd"].sum())
         except ValueError as exc:
-            notes.append(f"{key[0]} on {key[1]}: {exc}")
+            notes.append(f"{_name(dict(zip(keys, key, strict=True)))}: {exc}")
             cost = None
-        parts.append({"model": key[0], "engine": key[1], "gpu_seconds": float(df["gpu_seconds"].sum()),
+        parts.append({**dict(zip(keys, key, strict=True)), "gpu_seconds": float(df["gpu_seconds"].sum()),
                       "cost_usd": cost})
-    return pl.DataFrame(parts, schema={"model": pl.String, "engine": pl.String, "gpu_seconds": pl.Float64,
-                                       "cost_usd": pl.Float64}), notes
+    return pl.DataFrame(parts, schema=schema), notes
+
+
+def _name(group: Mapping[str, object]) -> str:
+    return " ".join(f"{k}={v}" for k, v in group.items())
 
 
 def _requests(hists: Mapping[str, tuple[list[float], list[float]]]) -> float | None:
@@ -115,46 +130,61 @@ def _requests(hists: Mapping[str, tuple[list[float], list[float]]]) -> float | N
     return e2e[1][-1] if e2e else None
 
 
-def serving_report(src: ServingSource, length: dt.timedelta, slos: Mapping[str, float], catalog: Catalog, *,
-                   estimate: Estimate = "lower", kv_threshold: float = 0.9) -> ServingReport:
-    """Efficiency and goodput per model and engine over the last ``length`` of serving data.
+def _select(df: pl.DataFrame, selector: Mapping[str, str]) -> pl.DataFrame:
+    for k, v in selector.items():
+        df = df.filter(pl.col(k) == v)
+    return df
 
-    The completed-request count behind goodput is the e2e histogram's count when stored, else the
-    largest count among the SLO histograms. Errors (a bad SLO for a model's buckets, no histogram, no
-    price) are kept per model; they never stop the other models.
+
+def serving_report(src: ServingSource, length: dt.timedelta, slos: Mapping[str, float], catalog: Catalog, *,
+                   estimate: Estimate = "lower", kv_threshold: float = 0.9, by: Sequence[str] = GROUP,
+                   selector: Mapping[str, str] | None = None) -> ServingReport:
+    """Efficiency and goodput per ``by`` group over the last ``length`` of serving data.
+
+    ``by`` lists labels of :data:`LABELS` (default model and engine); ``selector`` keeps only series whose
+    labels equal the given values (an SLO's selector). The completed-request count behind goodput is the
+    e2e histogram's count when stored, else the largest count among the SLO histograms. Errors (a bad SLO
+    for a group's buckets, no histogram, no price) are kept per group; they never stop the others.
     """
     check_slos(slos)
+    keys = list(by)
+    sel = dict(selector or {})
+    for k in (*keys, *sel):
+        if k not in LABELS:
+            raise ValueError(f"label {k!r}: group or select by one of {', '.join(LABELS)}")
     w = src.window(length)
     if w.seconds <= 0:
         raise ValueError(f"window {length} holds a single scrape of serving data; nothing to rate over")
-    counters = src.counters(w)
-    gauges = src.gauges(w)
+    counters = _select(src.counters(w), sel)
+    gauges = _select(src.gauges(w), sel)
     metrics = {key: LATENCY[key].canonical for key in {*slos, "e2e"}}
-    buckets = src.buckets(w, [*metrics.values(), QUEUE])
-    by_metric = {m: bucket_totals(buckets.filter(pl.col("metric") == m), GROUP) for m in {*metrics.values(), QUEUE}}
-    eff = efficiency(counters, gauges, by_metric[QUEUE], w.seconds, kv_threshold=kv_threshold)
-    cost, notes = gpu_cost(src.gpu_time(w), catalog, src.prices())
+    buckets = _select(src.buckets(w, [*metrics.values(), QUEUE]), sel)
+    by_metric = {m: bucket_totals(buckets.filter(pl.col("metric") == m), keys) for m in {*metrics.values(), QUEUE}}
+    engines = {tuple(r[:-1]): set(r[-1]) for r in
+               counters.group_by(keys).agg(_e=pl.col("engine").unique()).iter_rows()} if counters.height else {}
+    eff = efficiency(counters, gauges, by_metric[QUEUE], w.seconds, kv_threshold=kv_threshold, by=keys)
+    cost, notes = gpu_cost(_select(src.gpu_time(w), sel), catalog, src.prices(), keys)
     groups = sorted({k for m in metrics.values() for k in by_metric[m]} |
-                    {tuple(r) for r in eff.select(GROUP).iter_rows()}, key=lambda k: tuple(str(x) for x in k))
-    costs = {(r["model"], r["engine"]): r for r in cost.iter_rows(named=True)}
+                    {tuple(r) for r in eff.select(keys).iter_rows()}, key=lambda k: tuple(str(x) for x in k))
+    costs = {tuple(r[k] for k in keys): r for r in cost.iter_rows(named=True)}
     results = []
     for key in groups:
-        model, engine = (None if x is None else str(x) for x in key)
+        group = {k: None if v is None else str(v) for k, v in zip(keys, key, strict=True)}
         hists = {k: by_metric[metrics[k]][key] for k in metrics if key in by_metric[metrics[k]]}
-        c = costs.get((model, engine))
-        missing = [k for k in slos if k not in hists and engine is not None
-                   and engine not in EXPOSED.get(LATENCY[k].canonical, ())]
+        c = costs.get(tuple(group.values()))
+        lacking = sorted(e for e in engines.get(key, set()) if e is not None)
+        missing = [(k, e) for k in slos if k not in hists for e in lacking
+                   if e not in EXPOSED.get(LATENCY[k].canonical, ())]
         if missing:
-            k = missing[0]
-            results.append(GroupGoodput(model, engine, None, f"SLO {k}<={slos[k]:g}s: {engine} exposes no "
+            k, e = missing[0]
+            results.append(GroupGoodput(group, None, f"SLO {k}<={slos[k]:g}s: {e} exposes no "
                                         f"{LATENCY[k].description} histogram; choose SLOs it has"))
             continue
         try:
             g = goodput(hists, slos, window_s=w.seconds, requests=_requests(hists),
                         gpus=c["gpu_seconds"] / w.seconds if c else None, cost_usd=c["cost_usd"] if c else None,
                         estimate=estimate)
-            results.append(GroupGoodput(model, engine, g))
+            results.append(GroupGoodput(group, g))
         except GoodputError as exc:
-            results.append(GroupGoodput(model, engine, None, str(exc)))
-    return ServingReport(w, eff, results, dict(slos), estimate, notes)
-
+            results.append(GroupGoodput(group, None, str(exc)))
+    return ServingReport(w, eff, results, dict(slos), estimate, tuple(keys), notes)

@@ -208,3 +208,31 @@ def test_store_goodput_gpus_and_cost(serving_store, report):
         assert g.goodput_rps == pytest.approx(g.requests * g.fraction.lower / report.window.seconds)
         assert g.goodput_rps_per_gpu == pytest.approx(g.goodput_rps / gpus)
         assert g.good_requests_per_usd == pytest.approx(g.goodput_rps * report.window.seconds / g.cost_usd)
+
+
+def test_group_by_service_and_select(serving_store, report):
+    """One model per service in the simulated fleet: grouping by service gives the same goodput and rates."""
+    with open_readonly(serving_store) as con:
+        by_service = serving_report(ServingSource(con), dt.timedelta(days=1), {"ttft": 2.0, "tpot": 0.05},
+                                    load_catalog(), kv_threshold=0.7, by=["service"])
+        one = serving_report(ServingSource(con), dt.timedelta(days=1), {"ttft": 2.0, "tpot": 0.05}, load_catalog(),
+                             kv_threshold=0.7, selector={"service": "search-llama-3.1-8b-instruct"})
+        with pytest.raises(ValueError, match="label 'gpu'"):
+            serving_report(ServingSource(con), dt.timedelta(days=1), {"ttft": 2.0}, load_catalog(), by=["gpu"])
+    model_of = {"chat-llama-3.1-70b-instruct": "meta-llama/Llama-3.1-70B-Instruct",
+                "search-llama-3.1-8b-instruct": "meta-llama/Llama-3.1-8B-Instruct"}
+    by_model = {g.model: g.result for g in report.goodput}
+    assert {g.group["service"] for g in by_service.goodput} == set(model_of)
+    for g in by_service.goodput:
+        ref = by_model[model_of[g.group["service"] or ""]]
+        assert g.result is not None and ref is not None
+        assert g.result.goodput_rps == pytest.approx(ref.goodput_rps)
+        assert g.result.gpus == pytest.approx(ref.gpus)
+        assert g.result.cost_usd == pytest.approx(ref.cost_usd)
+    eff_model = {r["model"]: r for r in report.efficiency.to_dicts()}
+    for r in by_service.efficiency.to_dicts():
+        ref = eff_model[model_of[r["service"]]]
+        for col in ("prompt_tokens_per_s", "kv_cache_usage_p95", "kv_cache_above_s", "queue_time_p95_s"):
+            assert r[col] == pytest.approx(ref[col])
+    assert [g.model for g in one.goodput] == ["meta-llama/Llama-3.1-8B-Instruct"]
+    assert one.efficiency.height == 1

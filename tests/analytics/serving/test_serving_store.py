@@ -142,7 +142,22 @@ def test_cli_per_model_error_does_not_stop_the_report(store, capsys, args, messa
     assert message in out and "Serving throughput" in out
 
 
+def test_cli_by_namespace_and_match(store, capsys):
+    assert main(["report", "serving", "--db", str(store), "--by", "namespace", "--match", "model=m",
+                 "--slo", "ttft=1", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["by"] == ["namespace"]
+    [g] = data["goodput"]
+    assert g["namespace"] == "chat" and "model" not in g
+    assert g["goodput_rps"] == pytest.approx(TTFT_LE1 / SECONDS)
+    assert main(["report", "serving", "--db", str(store), "--match", "model=other", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["goodput"] == [] and data["efficiency"] == []
+
+
 @pytest.mark.parametrize(("args", "message"), [
+    (["--by", "gpu"], "--by 'gpu'"),
+    (["--match", "colour=red"], "--match 'colour=red'"),
     (["--slo", "itl=0.1"], "token gaps"),
     (["--slo", "ttft"], "KEY=SECONDS"),
     (["--window", "3x"], "window '3x'"),
