@@ -21,7 +21,8 @@ Efficiency (:mod:`.efficiency`, pure over polars frames):
 
 Store and report (:mod:`.query`, :mod:`.report`; read-only I/O):
     ``ServingSource(con)`` reads window counters, gauges, buckets and GPU time;
-    ``serving_report(source, length, slos, catalog)`` -> :class:`ServingReport`.
+    ``serving_report(source, length, slos, catalog, by=("model", "engine"), selector=None)``
+        -> :class:`ServingReport`; ``by`` and ``selector`` use the labels of ``LABELS``.
 
 What histograms can and cannot tell is documented in docs/serving.md.
 """
@@ -43,7 +44,7 @@ from gpufleet.analytics.serving.goodput import (
     parse_slos,
 )
 from gpufleet.analytics.serving.histograms import bucket_totals, histogram_quantile, window_increase
-from gpufleet.analytics.serving.query import ServingSource, Window
+from gpufleet.analytics.serving.query import LABELS, ServingSource, Window
 from gpufleet.analytics.serving.report import GroupGoodput, ServingReport, gpu_cost, serving_report
 
 __all__ = [
@@ -51,6 +52,6 @@ __all__ = [
     "ESTIMATES", "Estimate", "Goodput", "GoodputError", "JointFraction", "Marginal", "check_slos", "goodput",
     "joint_fraction", "marginal", "parse_slos",
     "bucket_totals", "histogram_quantile", "window_increase",
-    "ServingSource", "Window",
+    "LABELS", "ServingSource", "Window",
     "GroupGoodput", "ServingReport", "gpu_cost", "serving_report",
 ]
