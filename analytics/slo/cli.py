@@ -3,29 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from gpufleet.analytics.slo import store
+from gpufleet.analytics.slo.goodput_column import goodput_column
 from gpufleet.analytics.slo.report import SloResult, default_specs, slo_report
-from gpufleet.analytics.slo.spec import SloSpec, SpecError, SpecProblem, load_specs, parse_duration
+from gpufleet.analytics.slo.spec import SpecError, SpecProblem, load_specs, parse_duration
 from gpufleet.core.store.reader import open_readonly
 from gpufleet.core.store.writer import StoreError
 
-__all__ = ["register", "parse_end", "render_table", "goodput_hook"]
+__all__ = ["register", "parse_end", "render_table"]
 
 _STYLE = {"ok": "green", "ticket": "yellow", "page": "bold red", "low traffic": "cyan", "no data": "dim",
           "error": "red"}
 
 
 def _fail(msg: str) -> typer.Exit:
-    Console(stderr=True).print(f"[red]error:[/red] {msg}", highlight=False)
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {msg}", highlight=False)
     return typer.Exit(2)
 
 
@@ -40,30 +40,6 @@ def parse_end(value: str) -> datetime:
     except ValueError:
         raise ValueError(f"--end {value!r} is not epoch seconds or an ISO 8601 time (e.g. 2026-01-01T12:00)") from None
     return t.astimezone(UTC).replace(tzinfo=None) if t.tzinfo else t
-
-
-def goodput_hook(con: Any) -> Callable[[SloSpec, datetime, datetime], dict[str, Any] | None] | None:
-    """Goodput per SLO from ``gpufleet.analytics.serving.goodput`` when that module is installed, else None.
-
-    It must offer ``goodput_for_slo(con, spec, start, end) -> dict | None``; any failure inside it is
-    reported in that SLO's goodput field, never as a failed report.
-    """
-    try:
-        from gpufleet.analytics.serving import goodput as gp  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    fn = getattr(gp, "goodput_for_slo", None)
-    if not callable(fn):
-        return None
-
-    def hook(spec: SloSpec, start: datetime, end: datetime) -> dict[str, Any] | None:
-        try:
-            result = fn(con, spec, start, end)
-        except Exception as exc:  # noqa: BLE001 - goodput is an extra column; its failure is shown, not raised
-            return {"error": str(exc)}
-        return result if isinstance(result, dict) or result is None else {"value": result}
-
-    return hook
 
 
 def _pct(v: float | None, digits: int = 3) -> str:
@@ -85,7 +61,7 @@ def render_table(results: list[SloResult], title: str) -> Table:
     table = Table(title=title)
     for col, right in (("SLO", False), ("SLI", False), ("objective", True), ("window", True), ("actual", True),
                        ("± bound", True), ("burn", True), ("budget left", True), ("exhausted in", True),
-                       ("days met", True), ("state", False)):
+                       ("days met", True), ("goodput req/s", True), ("state", False)):
         table.add_column(col, justify="right" if right else "left")
     for r in results:
         b = r.budget
@@ -98,8 +74,16 @@ def render_table(results: list[SloResult], title: str) -> Table:
         table.add_row(r.slo, r.sli, _pct(r.objective, 2) if r.objective else "-",
                       _window(r.window_s), _pct(b.sli if b else None), _pct(bound),
                       _num(b.burn_rate if b else None), _pct(b.budget_remaining if b else None, 1),
-                      _hours(r.hours_to_exhaustion), days, f"[{style}]{r.status}[/{style}]" if style else r.status)
+                      _hours(r.hours_to_exhaustion), days, _goodput(r),
+                      f"[{style}]{r.status}[/{style}]" if style else r.status)
     return table
+
+
+def _goodput(r: SloResult) -> str:
+    g = r.goodput
+    if not g or g.get("rps") is None:
+        return "-"
+    return f"{g['rps']:.3g}"
 
 
 def _window(seconds: float) -> str:
@@ -147,7 +131,7 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
                     raise _fail(f"--db {db}: no serving series with a service label; pass --spec FILE")
                 specs = default_specs(services)
             results = slo_report(con, specs, end=at, window_s=window_s, problems=problems,
-                                 goodput=goodput_hook(con))
+                                 goodput=goodput_column(con, specs))
         if as_json:
             typer.echo(json.dumps([r.to_dict() for r in results]))
             return

@@ -1,65 +1,22 @@
 """SLO inputs read back from a real DuckDB store written through the ingest path, counter resets included."""
 
+import math
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import pytest
 
 from gpufleet.analytics.slo import store
 from gpufleet.analytics.slo.events import availability_events, latency_events
+from gpufleet.analytics.slo.goodput_column import goodput_column, window_histogram
 from gpufleet.analytics.slo.report import slo_report
 from gpufleet.analytics.slo.spec import parse_specs
 from gpufleet.analytics.slo.windows import counts_in
-from gpufleet.collectors.ingest import Scrape, to_batch
-from gpufleet.collectors.target import Target
-from gpufleet.core.store import Retention, StoreWriter, maintain, open_readonly
+from gpufleet.core.store import Retention, open_readonly
 
-T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 TTFT = "gpufleet_serving_time_to_first_token_seconds"
-BOUNDS = ("0.1", "0.5", "1.0", "+Inf")
-
-
-def vllm_text(buckets: tuple[int, int, int, int], stop: int, error: int, model: str = "m") -> str:
-    """A minimal vLLM /metrics page: a gauge, the TTFT histogram and finished requests by reason."""
-    lab = f'engine="0",model_name="{model}"'
-    lines = ["# TYPE vllm:num_requests_running gauge", f"vllm:num_requests_running{{{lab}}} 1",
-             "# TYPE vllm:time_to_first_token_seconds histogram"]
-    lines += [f'vllm:time_to_first_token_seconds_bucket{{{lab},le="{le}"}} {v}' for le, v in zip(BOUNDS, buckets,
-                                                                                                  strict=True)]
-    lines += [f"vllm:time_to_first_token_seconds_sum{{{lab}}} {buckets[-1] * 0.3}",
-              f"vllm:time_to_first_token_seconds_count{{{lab}}} {buckets[-1]}",
-              "# TYPE vllm:request_success_total counter",
-              f'vllm:request_success_total{{{lab},finished_reason="stop"}} {stop}',
-              f'vllm:request_success_total{{{lab},finished_reason="error"}} {error}']
-    return "\n".join(lines) + "\n"
-
-
-# (offset s, cumulative TTFT buckets, stop, error). The third scrape follows an engine restart: every
-# counter dropped, so its delta is the value itself (Prometheus reset semantics).
-SCRAPES = [
-    (60, (10, 20, 30, 40), 100, 1),    # first scrape of the target: baseline, deltas 0
-    (120, (20, 50, 70, 80), 150, 3),   # deltas 10/30/40/40, stop 50, error 2
-    (180, (1, 5, 8, 10), 5, 0),        # reset: deltas 1/5/8/10, stop 5, error 0
-    (240, (3, 15, 20, 30), 25, 2),     # deltas 2/10/12/20, stop 20, error 2
-]
-
-
-def _land(db: Path, scrapes: list[tuple[float, tuple[int, int, int, int], int, int]], service: str,
-          retention: Retention | None = None) -> None:
-    target = Target(f"{service}-0:8000", {"service": service, "namespace": "serving"})
-    with StoreWriter(db) as w:
-        for off, b, stop, err in scrapes:
-            w.write([to_batch(Scrape(target, T0 + off, vllm_text(b, stop, err), 60.0))])
-        maintain(w.con, retention or Retention())
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    """A store with the reset sequence for service ``chat`` and a different, worse service ``other``."""
-    path = tmp_path / "slo.duckdb"
-    _land(path, SCRAPES, "chat")
-    _land(path, [(60, (0, 0, 0, 0), 0, 0), (240, (0, 0, 0, 50), 10, 40)], "other")
-    return path
 
 
 START = datetime(2026, 1, 1)
@@ -99,11 +56,11 @@ def test_availability_from_store_across_reset(db: Path) -> None:
     assert (c2.total, c2.bad) == (79 + 50, 4 + 40)
 
 
-def test_window_reaching_into_hourly_rollups(tmp_path: Path) -> None:
+def test_window_reaching_into_hourly_rollups(tmp_path: Path, land: Any) -> None:
     """Past raw retention the reader takes the hourly rollup, so a long window still sees every request."""
     path = tmp_path / "rollup.duckdb"
     scrapes = [(600.0 * i, (i, 2 * i, 3 * i, 10 * i), 9 * i, i) for i in range(1, 19)]  # 00:10 .. 03:00
-    _land(path, scrapes, "chat", Retention(raw_days=0.05))  # raw kept from 01:00 on
+    land(path, scrapes, "chat", Retention(raw_days=0.05))  # raw kept from 01:00 on
     with open_readonly(path) as con:
         oldest = con.execute("SELECT min(ts) FROM histogram_buckets").fetchall()[0][0]
         assert oldest == datetime(2026, 1, 1, 1, 0)
@@ -130,12 +87,23 @@ services:
   - service: ghost
     objectives:
       - {name: availability, sli: availability, target: 99}
+---
+version: prometheus/v1
+service: api
+slos:
+  - name: http-errors
+    objective: 99.9
+    sli:
+      raw:
+        error_ratio_query: sum(rate(http_requests_total{code=~"5.."}[{{.window}}])) / sum(rate(http_requests_total[{{.window}}]))
 """
     problems: list = []
     specs = parse_specs(spec, "inline.yaml", problems=problems)
     assert [p.slo for p in problems] == ["chat/ttft-bogus"]
     with open_readonly(db) as con:
-        rows = {r.slo: r for r in slo_report(con, specs, end=END, problems=problems)}
+        rows = {r.slo: r for r in slo_report(con, specs, end=END, problems=problems,
+                                             goodput=goodput_column(con, specs))}
+        early = {r.slo: r for r in slo_report(con, specs, end=datetime(2025, 12, 31, 23))}
     avail = rows["chat/availability"]
     assert avail.budget is not None and avail.budget.counts.total == 79
     assert avail.budget.burn_rate == pytest.approx((4 / 79) / 0.01)
@@ -149,3 +117,25 @@ services:
     assert rows["ghost/availability"].status == "no data"
     assert rows["ghost/availability"].budget is None
     assert "no gpufleet_serving_requests_total series match {'service': 'ghost'}" in rows["ghost/availability"].message
+    assert rows["api/http-errors"].status == "error" and "PromQL-only" in rows["api/http-errors"].message
+    # goodput beside the latency SLO: 45 of 70 requests under 0.5 s over 4 one-minute stamps
+    good = ttft.goodput
+    assert good is not None and good["covered_s"] == 240
+    assert good["rps"] == pytest.approx(45 / 240) and good["request_rps"] == pytest.approx(70 / 240)
+    assert good["rps_min"] == pytest.approx(45 / 240) and good["rps_max"] == pytest.approx(45 / 240)
+    assert rows["chat/ttft-5s"].goodput is None and rows["chat/availability"].goodput is None
+    # before the first scrape: series exist but the window is empty -> no data, not 0 % or 100 %
+    assert early["chat/availability"].status == "no data"
+    assert early["chat/availability"].budget is not None and early["chat/availability"].budget.sli is None
+    assert "no requests in the 1h window" in early["chat/availability"].message
+    assert early["chat/ttft-500ms"].to_dict()["sli_value"] is None
+
+
+def test_goodput_histogram_needs_one_layout() -> None:
+    """Summing histograms of different bucket layouts is refused with the fix named."""
+    frame = pl.DataFrame({"series_id": [1, 1, 2, 2], "ts": [START] * 4, "le": [0.5, math.inf, 1.0, math.inf],
+                          "delta": [1.0, 2.0, 1.0, 2.0]})
+    with pytest.raises(ValueError, match="different bucket layouts; narrow the selector"):
+        window_histogram(frame)
+    bounds, counts, covered = window_histogram(frame.filter(pl.col("series_id") == 1)) or ([], [], 0.0)
+    assert (bounds, counts, covered) == ([0.5, math.inf], [1.0, 2.0], 0.0)
