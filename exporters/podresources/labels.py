@@ -32,17 +32,21 @@ def error_kind(exc: BaseException) -> str:
 class LabelCache:
     """Allowlisted labels per (namespace, pod), fetched at most every ``ttl_s``, at most ``max_pods`` kept.
 
-    ``labels_for`` runs in the watcher's thread (it may block on the API server); a failed fetch keeps
-    the last labels seen for the pod, or none, and is reported through ``on_error``.
+    ``labels_for`` runs in the watcher's thread and may block on the API server, so a pass is bounded:
+    it stops fetching after ``budget_s`` or at the first failure that is not an HTTP answer (the
+    server is unreachable or slow), leaving the rest for the next pass. A failed fetch keeps the
+    pod's last labels (or none), is reported through ``on_error`` and is retried after ``retry_s``.
     """
 
     def __init__(self, fetch: LabelSource, allowlist: Iterable[str], *, max_pods: int, ttl_s: float = 300.0,
-                 clock: Callable[[], float] = time.monotonic,
+                 retry_s: float = 60.0, budget_s: float = 10.0, clock: Callable[[], float] = time.monotonic,
                  on_error: Callable[[str], None] = lambda kind: None) -> None:
         self.fetch = fetch
         self.allowlist = tuple(allowlist)
         self.max_pods = max_pods
         self.ttl_s = ttl_s
+        self.retry_s = min(retry_s, ttl_s)
+        self.budget_s = budget_s
         self.clock = clock
         self.on_error = on_error
         self._entries: OrderedDict[tuple[str, str], tuple[float, PodLabels]] = OrderedDict()
@@ -53,25 +57,30 @@ class LabelCache:
     def labels_for(self, pods: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PodLabels]:
         """Labels of each (namespace, pod); entries of pods no longer listed are dropped."""
         wanted = list(dict.fromkeys(pods))[: self.max_pods]
-        now = self.clock()
+        started = self.clock()
         keep = set(wanted)
         for key in [k for k in self._entries if k not in keep]:
             del self._entries[key]
         out: dict[tuple[str, str], PodLabels] = {}
+        fetching = True
         for key in wanted:
             entry = self._entries.get(key)
-            if entry is None or now - entry[0] >= self.ttl_s:
+            now = self.clock()
+            if fetching and now - started >= self.budget_s:
+                fetching = False
+            if fetching and (entry is None or now - entry[0] >= self.ttl_s):
                 try:
                     labels = allowed_labels(self.fetch(*key), self.allowlist)
                 except Exception as exc:  # noqa: BLE001 - the API server's trouble never stops attribution
-                    self.on_error(error_kind(exc))
-                    labels = entry[1] if entry is not None else ()
-                    # try again next refresh, not after a whole ttl
-                    self._entries[key] = (now - self.ttl_s, labels)
+                    kind = error_kind(exc)
+                    self.on_error(kind)
+                    fetching = kind.startswith("labels_http_")
+                    # expire so that the next try comes after retry_s, not after a whole ttl
+                    entry = (now - self.ttl_s + self.retry_s, entry[1] if entry is not None else ())
                 else:
-                    self._entries[key] = (now, labels)
-                entry = self._entries[key]
-            out[key] = entry[1]
+                    entry = (now, labels)
+                self._entries[key] = entry
+            out[key] = entry[1] if entry is not None else ()
         return out
 
 

@@ -86,7 +86,8 @@ class PodResourcesWatcher:
                 self._count("labels_unconfigured")
             else:
                 self._labels = LabelCache(source, self.label_allowlist, max_pods=self.max_entries,
-                                          ttl_s=self._label_ttl_s, on_error=self._count)
+                                          ttl_s=self._label_ttl_s, budget_s=self.refresh_s, clock=self.clock,
+                                          on_error=self._count)
         return self._labels
 
     def refresh(self) -> bool:

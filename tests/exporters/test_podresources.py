@@ -288,6 +288,7 @@ def test_watcher_stale_socket_file_is_unavailable(tmp_path: Path) -> None:
 
 def test_watcher_labels_from_source_with_allowlist(kubelet: FakeKubelet) -> None:
     calls: list[tuple[str, str]] = []
+    now = [1000.0]
     cluster = {("serve", "vllm-a"): {"team": "search", "app.kubernetes.io/name": "vllm", "tier": "gold"},
                ("serve", "vllm-b"): {"team": "ads"}}
 
@@ -298,7 +299,7 @@ def test_watcher_labels_from_source_with_allowlist(kubelet: FakeKubelet) -> None
         return cluster.get((ns, pod), {})
 
     w = PodResourcesWatcher(str(kubelet.path), label_allowlist=("team", "app.kubernetes.io/name"),
-                            label_source=source)
+                            label_source=source, clock=lambda: now[0])
     assert w.refresh()
     att = w.attribution()
     assert att[GPU1] == [PodRef("serve", "vllm-a", "engine", (("label_app_kubernetes_io_name", "vllm"),
@@ -306,30 +307,40 @@ def test_watcher_labels_from_source_with_allowlist(kubelet: FakeKubelet) -> None
                          PodRef("serve", "vllm-b", "engine", (("label_team", "ads"),))]
     assert att[GPU0] == [PodRef("train", "llama-0", "trainer")]
     assert att[MIG_A] == [PodRef("batch", "mig-job", "worker")]  # fetch failed: no labels, not invented
-    assert w.errors() == {"labels_timeout": 2.0}
-    n = len(calls)
-    assert w.refresh()  # cached labels are not fetched again; failed ones are retried
-    assert sorted(calls[n:]) == [("batch", "mig-job"), ("batch", "mig-job-2")]
+    # a timeout ends the pass: the last pod waits for the next one
+    assert calls == [("train", "llama-0"), ("serve", "vllm-a"), ("serve", "vllm-b"), ("batch", "mig-job")]
+    assert w.errors() == {"labels_timeout": 1.0}
+    now[0] += 10
+    assert w.refresh()  # cached labels are not fetched again; the failed pod waits out its retry delay
+    assert calls[4:] == [("batch", "mig-job-2")]
+    now[0] += 60
+    assert w.refresh()
+    assert calls[5:] == [("batch", "mig-job")]
+    assert w.errors() == {"labels_timeout": 3.0}
 
 
-def test_label_cache_ttl_and_bound() -> None:
+def test_label_cache_http_errors_do_not_stop_the_pass_but_budget_does() -> None:
+    class Forbidden(Exception):
+        status = 403
+
     now = [0.0]
     fetched: list[str] = []
 
     def source(ns: str, pod: str) -> dict[str, str]:
         fetched.append(pod)
-        return {"team": pod.upper()}
+        now[0] += 4  # a slow API server
+        if pod == "a":
+            raise Forbidden()
+        return {"team": pod}
 
-    cache = LabelCache(source, ["team"], max_pods=2, ttl_s=60, clock=lambda: now[0])
-    assert cache.labels_for([("n", "a"), ("n", "b"), ("n", "c")]) == {
-        ("n", "a"): (("label_team", "A"),), ("n", "b"): (("label_team", "B"),)}
-    assert len(cache) == 2
-    now[0] = 30
-    cache.labels_for([("n", "a")])
-    assert fetched == ["a", "b"] and len(cache) == 1  # b no longer listed: dropped
-    now[0] = 61
-    cache.labels_for([("n", "a")])
-    assert fetched == ["a", "b", "a"]
+    errors: list[str] = []
+    cache = LabelCache(source, ["team"], max_pods=10, budget_s=10, clock=lambda: now[0], on_error=errors.append)
+    out = cache.labels_for([("n", p) for p in "abcd"])
+    assert errors == ["labels_http_403"]
+    assert fetched == ["a", "b", "c"]  # d is past the 10 s budget
+    assert out == {("n", "a"): (), ("n", "b"): (("label_team", "b"),), ("n", "c"): (("label_team", "c"),),
+                   ("n", "d"): ()}
+    assert cache.labels_for([("n", p) for p in "abcd"])[("n", "d")] == (("label_team", "d"),)
 
 
 def test_no_kube_config_means_no_labels(kubelet: FakeKubelet, tmp_path: Path,
