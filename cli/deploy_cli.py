@@ -520,7 +520,16 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
         """Child of ``up``: serve the simulated fleet."""
         _serve_fleet(nodes, seed, host, port)
 
-    @app.command("up-collector", hidden=True)
-    def up_collector(config: Path = typer.Option(...), publish_every: float = 15.0) -> None:
-        """Child of ``up``: collect into the store and publish its snapshot."""
-        _run_collector(config, publish_every)
+    @app.command("up-collector")
+    def up_collector(
+        config: Annotated[Path, typer.Option("--config", help="Collector YAML config (as for `collect`).")],
+        publish_every: Annotated[float, typer.Option(min=0.5, help="Seconds between snapshots for readers.")] = 60.0,
+    ) -> None:
+        """Collect into the store and publish <store>.snapshot.duckdb for the dashboard (used by `up` and Helm)."""
+        from gpufleet.collectors.config import ConfigError
+        from gpufleet.core.store import StoreError
+
+        try:
+            _run_collector(config, publish_every)
+        except (ConfigError, StoreError) as exc:
+            raise fail(str(exc)) from None
