@@ -161,7 +161,8 @@ def start_otlp(snapshot_getter: Callable[[], Snapshot], endpoint: str, interval_
             exports["ok" if result is MetricExportResult.SUCCESS else "failed"] += 1
             return result
 
-    exporter = _CountingExporter(endpoint=url, headers=dict(headers or {}), timeout=timeout_s)
+    # the SDK merges OTEL_EXPORTER_OTLP_HEADERS under these and reads the temporality preference itself
+    exporter = _CountingExporter(endpoint=url, headers=dict(headers) if headers else None, timeout=timeout_s)
     reader = PeriodicExportingMetricReader(exporter, export_interval_millis=interval_s * 1000,
                                            export_timeout_millis=timeout_s * 1000)
     provider = MeterProvider(resource=Resource.create(attrs), metric_readers=[reader])
