@@ -432,6 +432,19 @@ def build_plan(db: Path, backend: str, listen: str, nodes: int, seed: int, inter
     return plan, why
 
 
+def _check_store_writable(db: Path) -> None:
+    """Fail early, naming the store, when another process holds it (e.g. a second ``up`` on the same file)."""
+    from gpufleet.core.store import StoreError
+    from gpufleet.core.store.writer import connect
+
+    if not db.exists():
+        return
+    try:
+        connect(db, read_only=False).close()
+    except StoreError as exc:
+        raise ValueError(f"--db {db} is in use by another process (only one writer at a time): {exc}") from None
+
+
 def children(plan: UpPlan) -> list[Child]:
     """The processes of a plan, in start order."""
     me = [sys.executable, "-m", "gpufleet"]
@@ -501,6 +514,10 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
             busy.append(f"{plan.dashboard[0]}:{plan.dashboard[1]} (--dashboard)")
         if busy:
             raise fail(f"port(s) in use: {', '.join(busy[:5])}; choose others with --listen / --dashboard")
+        try:
+            _check_store_writable(plan.db)
+        except ValueError as exc:
+            raise fail(str(exc)) from None
         plan.runtime.mkdir(exist_ok=True)
         (plan.runtime / "collector.yaml").write_text(yaml.safe_dump(collector_config(plan), sort_keys=False))
         console.print(f"gpufleet up: {why}; {len(plan.targets)} target(s) from {plan.host}:{plan.base_port}, "

@@ -183,3 +183,34 @@ def test_nvml_plan_runs_the_exporter_and_the_collector(tmp_path: Path) -> None:
         assert con.execute("SELECT count(DISTINCT target) FROM batches").fetchone() == (1,)
         assert con.execute("SELECT count(*) FROM batches").fetchone()[0] >= 3
     assert not Path(f"{plan.db}.wal").exists()
+
+
+def _up_fails(args: list[str]) -> str:
+    result = subprocess.run([sys.executable, "-m", "gpufleet", "up", "--no-dashboard", *args],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    return " ".join((result.stdout + result.stderr).split())
+
+
+def test_up_refuses_a_store_held_by_another_writer(tmp_path: Path) -> None:
+    from gpufleet.core.store import StoreWriter
+
+    db = tmp_path / "held.duckdb"
+    base = _free_range(TARGETS)
+    with StoreWriter(db):
+        out = _up_fails(["--db", str(db), "--backend", "sim", "--listen", f"127.0.0.1:{base}"])
+    assert f"--db {db} is in use by another process" in out
+    assert not (tmp_path / "held.duckdb.up").exists()  # nothing was started
+
+
+def test_up_refuses_busy_ports_and_bad_options(tmp_path: Path) -> None:
+    base = _free_range(TARGETS)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", base + 3))
+        s.listen()
+        out = _up_fails(["--db", str(tmp_path / "f.duckdb"), "--backend", "sim", "--listen", f"127.0.0.1:{base}"])
+    assert f"port(s) in use: 127.0.0.1:{base + 3}" in out
+    out = _up_fails(["--db", str(tmp_path / "f.duckdb"), "--backend", "sim", "--listen", "localhost"])
+    assert "--listen 'localhost' must be host:port" in out
+    out = _up_fails(["--db", str(tmp_path / "f.duckdb"), "--backend", "cuda"])
+    assert "--backend 'cuda' must be auto, nvml or sim" in out
