@@ -1,1 +1,1 @@
-"""Capacity planning: load forecasts (Holt-Winters/ETS beside a seasonal-naive baseline) and M/M/c sizing."""
+"""Capacity planning: load forecasts (Holt-Winters picked by backtest against seasonal naive) and M/M/c sizing."""

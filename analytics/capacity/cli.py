@@ -80,7 +80,7 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
                  horizon: Annotated[int, typer.Option(help="forecast hours")] = 24,
                  metrics: Annotated[str, typer.Option(help="comma-separated: requests,tokens,gpu_hours")] =
                  "requests,tokens,gpu_hours", as_json: JsonOpt = False) -> None:
-        """Demand forecasts (ETS beside seasonal naive, backtested) and the replicas, GPUs and $/month needed."""
+        """Demand forecasts (Holt-Winters vs seasonal naive, picked by backtest), replicas, GPUs and $/month."""
         from gpufleet.analytics.capacity.demand import METRICS
         from gpufleet.analytics.capacity.report import capacity_rows, forecast_rows, pooling_rows
 

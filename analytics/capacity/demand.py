@@ -32,19 +32,29 @@ def _fill(rows: list[tuple[str, float, float]]) -> dict[str, np.ndarray]:
 
 
 def hourly_demand(con: duckdb.DuckDBPyConnection, metric: str) -> dict[str, np.ndarray]:
-    """``requests``/``tokens`` per hour by service, or ``gpu_hours`` per hour by team."""
+    """``requests``/``tokens`` per hour by service, or ``gpu_hours`` per hour by team.
+
+    Read from the hourly rollups (kept for two years), or from the raw tables (kept 15 days) in a store
+    whose rollups are not built yet.
+    """
     if metric == "gpu_hours":
-        rows = con.execute(
-            "SELECT coalesce(n.team, a.namespace, 'unallocated') AS k, epoch(date_trunc('hour', a.ts)) AS h, "
-            "sum(a.share * a.interval_s) / 3600 FROM gpu_allocations a LEFT JOIN namespaces n USING (namespace) "
-            "GROUP BY ALL").fetchall()
-        return _fill(rows)
-    if metric not in _SERVING:
+        sql = ("SELECT coalesce(n.team, a.namespace, 'unallocated') AS k, epoch(a.ts) AS h, "
+               "sum(a.gpu_seconds) / 3600 FROM gpu_allocations_1h a LEFT JOIN namespaces n USING (namespace) "
+               "GROUP BY ALL")
+        raw = ("SELECT coalesce(n.team, a.namespace, 'unallocated') AS k, epoch(date_trunc('hour', a.ts)) AS h, "
+               "sum(a.share * a.interval_s) / 3600 FROM gpu_allocations a LEFT JOIN namespaces n USING (namespace) "
+               "GROUP BY ALL")
+    elif metric in _SERVING:
+        names = _SERVING[metric]
+        sql = ("SELECT s.labels->>'service' AS k, epoch(c.ts) AS h, sum(c.delta) FROM counters_1h c "
+               f"JOIN series s USING (series_id) WHERE s.metric IN {names} AND s.labels->>'service' IS NOT NULL "
+               "GROUP BY ALL")
+        raw = ("SELECT s.labels->>'service' AS k, epoch(date_trunc('hour', c.ts)) AS h, sum(c.delta) "
+               f"FROM counters c JOIN series s USING (series_id) WHERE s.metric IN {names} "
+               "AND s.labels->>'service' IS NOT NULL GROUP BY ALL")
+    else:
         raise ValueError(f"demand metric must be one of {', '.join(METRICS)}, got {metric!r}")
-    rows = con.execute(
-        "SELECT json_extract_string(s.labels, '$.service') AS k, epoch(date_trunc('hour', c.ts)) AS h, sum(c.delta) "
-        f"FROM counters c JOIN series s USING (series_id) WHERE s.metric IN {_SERVING[metric]} "
-        "AND json_extract_string(s.labels, '$.service') IS NOT NULL GROUP BY ALL").fetchall()
+    rows = con.execute(sql).fetchall() or con.execute(raw).fetchall()
     return _fill(rows)
 
 

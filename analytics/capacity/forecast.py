@@ -1,22 +1,26 @@
-"""Load forecasts with prediction intervals, backtested against a seasonal-naive baseline.
+"""Load forecasts with prediction intervals, chosen by a rolling-origin backtest against naive baselines.
 
-The seasonal model is an ETS model (additive error and daily seasonality; Holt-Winters in state-space
-form, with a damped trend once there are four seasons of history) from statsmodels, imported lazily.
-Every forecast is backtested on the last season of history held out, and the seasonal-naive
-forecast (the same hour one season earlier) is always reported beside it with its own errors.
-Too little history for a seasonal model falls back to the naive forecasts with a message.
+The seasonal models are additive Holt-Winters (ETS(A,N,A)) on log(y + shift), so seasonal peaks scale with
+the level, fitted by statsmodels (imported lazily): one with a daily period and, once there are two weeks of
+history before every backtest origin, one with a weekly period (daily shape and weekday/weekend together).
+Every model and both naive baselines (the same hour one season earlier; the last value) are backtested on
+the last ``origins`` seasons of history, each forecast from the history before it, and the errors averaged.
+The forecast comes from the method with the lowest backtest MASE, seasonal naive included, so a seasonal
+model is used only where it beat the baseline on this series. Too little history for a seasonal model
+falls back to the naive forecasts with a message.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Forecast", "Backtest", "ForecastResult", "forecast_series", "seasonal_naive", "naive", "mape", "mase",
-           "NORMAL_Z"]
+__all__ = ["Forecast", "Backtest", "ForecastResult", "forecast_series", "seasonal_naive", "naive", "holt_winters",
+           "mape", "mase", "NORMAL_Z"]
 
 NORMAL_Z = {0.8: 1.2815515655446004, 0.9: 1.6448536269514722, 0.95: 1.959963984540054, 0.99: 2.5758293035489004}
 
@@ -25,7 +29,7 @@ NORMAL_Z = {0.8: 1.2815515655446004, 0.9: 1.6448536269514722, 0.95: 1.9599639845
 class Forecast:
     """Point forecast and a central prediction interval at ``level`` for ``len(mean)`` steps ahead."""
 
-    method: str  # ets | seasonal_naive | naive
+    method: str  # holt_winters_daily | holt_winters_weekly | seasonal_naive | naive
     mean: tuple[float, ...]
     lower: tuple[float, ...]
     upper: tuple[float, ...]
@@ -34,12 +38,16 @@ class Forecast:
 
 @dataclass(frozen=True)
 class Backtest:
-    """Errors of a method on held-out history (MAPE in percent; MASE against in-sample seasonal naive)."""
+    """Errors of a method on held-out history (MAPE in percent; MASE against in-sample seasonal naive).
+
+    ``holdout`` points per origin, averaged over ``origins`` rolling origins.
+    """
 
     method: str
     holdout: int
     mape_pct: float | None
     mase: float | None
+    origins: int = 1
 
 
 @dataclass(frozen=True)
@@ -117,36 +125,73 @@ def mase(actual: np.ndarray, predicted: np.ndarray, train: np.ndarray, season: i
     return float(np.mean(np.abs(np.asarray(actual, float) - np.asarray(predicted, float))) / scale)
 
 
-def _ets(y: np.ndarray, horizon: int, season: int, level: float) -> Forecast:
-    """ETS on log(y + shift): multiplicative seasonality and errors, so peaks scale with the level."""
-    import pandas as pd
-    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
-
+def _log(y: np.ndarray) -> tuple[np.ndarray, float]:
     shift = max(1.0, 0.01 * float(np.mean(np.abs(y))))
-    z = np.log(np.clip(y, 0.0, None) + shift)
-    damped = len(y) >= 4 * season
-    model = ETSModel(pd.Series(z), error="add", trend="add" if damped else None, damped_trend=damped,
-                     seasonal="add", seasonal_periods=season)
+    return np.log(np.clip(y, 0.0, None) + shift), shift
+
+
+def holt_winters(y: np.ndarray, horizon: int, period: int, level: float = 0.9) -> Forecast:
+    """Additive Holt-Winters on log(y + shift) with closed-form ETS(A,N,A) prediction intervals.
+
+    The h-step variance is sigma^2 (1 + (h - 1) alpha^2 + k gamma (2 alpha + gamma)) with k the number of
+    whole seasons before step h (Hyndman et al., Forecasting with Exponential Smoothing, class 1 models);
+    sigma^2 is the in-sample one-step residual variance. Needs two seasons of history.
+    """
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    y = np.asarray(y, dtype=float)
+    if len(y) < 2 * period:
+        raise ValueError(f"Holt-Winters with period {period} needs {2 * period} points, got {len(y)}")
+    z, shift = _log(y)
+    init = "heuristic" if len(z) >= 2 * period + 10 else "estimated"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = model.fit(disp=False, maxiter=300)
-        frame = fit.get_prediction(start=len(z), end=len(z) + horizon - 1).summary_frame(alpha=1 - level)
-    mean, lower, upper = (np.exp(frame[c].to_numpy()) - shift for c in ("mean", "pi_lower", "pi_upper"))
-    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(upper))):
-        raise ValueError("the ETS fit did not give finite forecasts")
-    return Forecast("ets", _clip(mean), _clip(lower), _clip(upper), level)
+        fit = ExponentialSmoothing(z, trend=None, seasonal="add", seasonal_periods=period,
+                                   initialization_method=init).fit()
+        mean = np.asarray(fit.forecast(horizon), dtype=float)
+    alpha = float(fit.params["smoothing_level"])
+    gamma = float(fit.params.get("smoothing_seasonal") or 0.0)
+    resid = z - np.asarray(fit.fittedvalues, dtype=float)
+    sigma2 = float(np.mean(resid[period:] ** 2)) if len(resid) > period else float(np.mean(resid ** 2))
+    h = np.arange(1, horizon + 1)
+    var = sigma2 * (1 + (h - 1) * alpha**2 + ((h - 1) // period) * gamma * (2 * alpha + gamma))
+    half = _z(level) * np.sqrt(var)
+    if not np.all(np.isfinite(mean + half)):
+        raise ValueError("the Holt-Winters fit did not give finite forecasts")
+    name = "holt_winters_weekly" if period > 24 and period % 7 == 0 else "holt_winters_daily"
+    return Forecast(name, _clip(np.exp(mean) - shift), _clip(np.exp(mean - half) - shift),
+                    _clip(np.exp(mean + half) - shift), level)
 
 
-def _score(method: str, fc: Forecast, actual: np.ndarray, train: np.ndarray, season: int) -> Backtest:
-    pred = np.asarray(fc.mean)
-    m = mape(actual, pred)
-    s = mase(actual, pred, train, season)
-    return Backtest(method, len(actual), None if m is None else round(m, 3), None if s is None else round(s, 4))
+def _backtest(method: str, fn: Callable[[np.ndarray, int], Forecast], y: np.ndarray, hold: int, origins: int,
+              season: int) -> Backtest:
+    """Forecast each of the last ``origins`` blocks of ``hold`` points from the history before it; mean errors."""
+    mapes: list[float] = []
+    mases: list[float] = []
+    for o in range(origins):
+        end = len(y) - o * hold
+        train, test = y[:end - hold], y[end - hold:end]
+        pred = np.asarray(fn(train, hold).mean)
+        m, s = mape(test, pred), mase(test, pred, train, season)
+        if m is not None:
+            mapes.append(m)
+        if s is not None:
+            mases.append(s)
+    return Backtest(method, hold, round(float(np.mean(mapes)), 3) if mapes else None,
+                    round(float(np.mean(mases)), 4) if mases else None, origins)
+
+
+def _rank(b: Backtest) -> tuple[float, float]:
+    return (b.mase if b.mase is not None else math.inf, b.mape_pct if b.mape_pct is not None else math.inf)
 
 
 def forecast_series(values: np.ndarray | list[float], horizon: int, season: int = 24, level: float = 0.9,
-                    holdout: int | None = None) -> ForecastResult:
-    """Forecast ``horizon`` steps of an evenly spaced, gap-free series (NaN are not allowed)."""
+                    holdout: int | None = None, origins: int = 7) -> ForecastResult:
+    """Forecast ``horizon`` steps of an evenly spaced, gap-free series (NaN are not allowed).
+
+    ``season`` is the daily period in steps (24 for hourly data); the weekly model uses ``7 * season``.
+    The backtest holds out ``holdout`` steps (default one season) at up to ``origins`` rolling origins.
+    """
     y = np.asarray(values, dtype=float)
     if horizon < 1:
         raise ValueError(f"horizon must be >= 1 step, got {horizon}")
@@ -154,6 +199,8 @@ def forecast_series(values: np.ndarray | list[float], horizon: int, season: int 
         raise ValueError(f"season must be >= 2 steps, got {season}")
     if not 0 < level < 1:
         raise ValueError(f"interval level must be in (0, 1), got {level}")
+    if origins < 1:
+        raise ValueError(f"backtest origins must be >= 1, got {origins}")
     if len(y) == 0:
         raise ValueError("no history to forecast from")
     if not np.all(np.isfinite(y)):
@@ -169,23 +216,40 @@ def forecast_series(values: np.ndarray | list[float], horizon: int, season: int 
                f"season): seasonal-naive forecast")
         tests: tuple[Backtest, ...] = ()
         if len(y) >= season + hold and hold > 0:
-            train, test = y[:-hold], y[-hold:]
-            tests = (_score("seasonal_naive", seasonal_naive(train, hold, season, level), test, train, season),)
+            tests = (_backtest("seasonal_naive", lambda t, h: seasonal_naive(t, h, season, level), y, hold, 1,
+                               season),)
         return ForecastResult(baseline, baseline, tests, msg, len(y), season)
-    train, test = y[:-hold], y[-hold:]
-    tests_list = [_score("seasonal_naive", seasonal_naive(train, hold, season, level), test, train, season),
-                  _score("naive", naive(train, hold, level), test, train, season)]
+    n_orig = max(1, min(origins, (len(y) - 2 * season) // hold))
+    week = 7 * season
+    models: dict[str, Callable[[np.ndarray, int], Forecast]] = {
+        "holt_winters_daily": lambda t, h: holt_winters(t, h, season, level)}
+    if len(y) - n_orig * hold >= 2 * week:
+        models["holt_winters_weekly"] = lambda t, h: holt_winters(t, h, week, level)
+    tests_list = [_backtest("seasonal_naive", lambda t, h: seasonal_naive(t, h, season, level), y, hold, n_orig,
+                            season),
+                  _backtest("naive", lambda t, h: naive(t, h, level), y, hold, n_orig, season)]
     notes: list[str] = []
-    try:
-        tests_list.insert(0, _score("ets", _ets(train, hold, season, level), test, train, season))
-        fc = _ets(y, horizon, season, level)
-        msg = ""
-    except ImportError:
-        fc = baseline
-        msg = "statsmodels is not installed (pip install 'gpufleet[forecast]'): seasonal-naive forecast"
-    except (ValueError, np.linalg.LinAlgError) as exc:
-        fc = baseline
-        msg = f"the ETS fit failed ({exc}): seasonal-naive forecast"
+    msg = ""
+    fitted: list[Backtest] = []
+    for name, fn in models.items():
+        try:
+            fitted.append(_backtest(name, fn, y, hold, n_orig, season))
+        except ImportError:
+            msg = "statsmodels is not installed (pip install 'gpufleet[forecast]'): seasonal-naive forecast"
+            break
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            notes.append(f"{name} skipped: {exc}")
+    tests_list = fitted + tests_list
+    # seasonal naive first, so that it wins ties (a flat series): a model must beat it to be used
+    best = min([tests_list[len(fitted)], *fitted], key=_rank)
+    fc = baseline
+    if best.method in models:
+        try:
+            fc = models[best.method](y, horizon)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            msg = f"the {best.method} fit failed ({exc}): seasonal-naive forecast"
+    elif fitted and not msg:
+        msg = "seasonal naive beat the seasonal models in the backtest: seasonal-naive forecast"
     if not math.isclose(level, 0.9):
         notes.append(f"intervals at {level:.0%}")
     return ForecastResult(fc, baseline, tuple(tests_list), msg, len(y), season, tuple(notes))

@@ -1,4 +1,4 @@
-"""A simulated fleet's history in a real DuckDB store, four days of four nodes at 30-minute scrapes."""
+"""A simulated fleet's history in a real DuckDB store: three weeks of four nodes at hourly scrapes."""
 
 from pathlib import Path
 
@@ -8,13 +8,14 @@ import pytest
 from gpufleet.core.simfleet import FleetConfig
 from gpufleet.history import HistoryPlan, build_history
 
-END = 1_767_225_600.0 + 4 * 86400
+DAYS = 22
+END = 1_767_225_600.0 + DAYS * 86400
 
 
 @pytest.fixture(scope="session")
 def sim_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("capacity") / "fleet.duckdb"
-    build_history(db, FleetConfig(nodes=4, seed=3), HistoryPlan(days=4, step_s=1800, end=END))
+    build_history(db, FleetConfig(nodes=4, seed=3), HistoryPlan(days=DAYS, step_s=3600, end=END))
     return db
 
 

@@ -29,7 +29,7 @@ def test_report_capacity_json(sim_store) -> None:
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert set(data) == {"forecast requests", "capacity", "pooled vs split by cluster"}
-    assert all(r["method"] == "ets" for r in data["forecast requests"])
+    assert all(r["method"] == "holt_winters_weekly" for r in data["forecast requests"])
     assert all(r["baseline_mase"] is not None for r in data["forecast requests"])
     assert {r["service"] for r in data["capacity"]} == {r["key"] for r in data["forecast requests"]}
 
