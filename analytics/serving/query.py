@@ -1,9 +1,14 @@
 """Read-only store readers for the serving analytics: window counters, gauges, buckets and GPU time.
 
-Every query reads the raw tables (15 days retained by default) through a read-only connection and
-returns a polars frame; the models in this package never touch DuckDB. A sample at ``ts`` carries the
-delta since its series' previous sample, so the window ``(start, end]`` covers ``seconds`` of time:
-from ``start`` (or the first scrape in the store, when later) to ``end``, the newest scrape.
+Every query returns a polars frame; the models in this package never touch DuckDB. A sample at ``ts``
+carries the delta since its series' previous sample, so the window ``(start, end]`` covers ``seconds``
+of time: from ``start`` (or the first scrape in the store, when later) to ``end``, the newest scrape.
+
+Raw samples are kept 15 days by default; hourly rollups far longer. When a window reaches back past
+the oldest raw serving sample, counters, buckets and GPU time of the older, whole hours come from the
+hourly rollups (retention cuts raw data on hour boundaries, so no hour is counted twice) and the
+window then starts on an hour boundary. Gauge statistics (percentiles, time above a threshold) need raw
+samples, so they cover the raw part only: :attr:`Window.raw_from` says from when.
 """
 
 from __future__ import annotations
@@ -22,23 +27,39 @@ SERVING = "gpufleet_serving_"
 LABELS = ("model", "engine", "service", "namespace", "cluster", "pod")
 _COLS = ", ".join(f"s.labels->>'{k}' AS {k}" for k in LABELS)
 GAUGE_METRICS = (SERVING + "kv_cache_usage_ratio", SERVING + "requests_running", SERVING + "requests_waiting")
+HOUR = dt.timedelta(hours=1)
+
+
+def _hour_ceil(t: dt.datetime) -> dt.datetime:
+    floor = t.replace(minute=0, second=0, microsecond=0)
+    return floor if floor == t else floor + HOUR
 
 
 @dataclass(frozen=True)
 class Window:
-    """``(start, end]`` in UTC (naive, as stored); ``covered_from``: ``start`` or the first scrape, when later.
+    """``(start, end]`` in UTC (naive, as stored); ``covered_from``: ``start`` or the first data, when later.
 
-    ``seconds`` is ``end - covered_from``: the time the window's deltas account for.
+    ``seconds`` is ``end - covered_from``: the time the window's deltas account for. ``rollup_until``
+    is set when hours before it come from the hourly rollups (``raw_from`` is the oldest raw sample).
     """
 
     start: dt.datetime
     end: dt.datetime
     covered_from: dt.datetime
+    raw_from: dt.datetime | None = None
+    rollup_until: dt.datetime | None = None
 
     @property
     def seconds(self) -> float:
         """Seconds of serving data in the window."""
         return (self.end - self.covered_from).total_seconds()
+
+    @property
+    def raw_seconds(self) -> float:
+        """Seconds the raw samples (and so the gauge statistics) cover."""
+        if self.rollup_until is None or self.raw_from is None:
+            return self.seconds
+        return (self.end - self.raw_from).total_seconds()
 
 
 class ServingSource:
@@ -52,26 +73,47 @@ class ServingSource:
         assert isinstance(df, pl.DataFrame)
         return df
 
+    def _range(self, table: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+        rows = self.con.execute(
+            f"SELECT min(c.ts), max(c.ts) FROM {table} c JOIN series s USING (series_id) WHERE s.metric LIKE ?",
+            [SERVING + "%"]).fetchall()
+        return rows[0] if rows else (None, None)
+
     def window(self, length: dt.timedelta) -> Window:
         """The window of ``length`` ending at the newest serving sample; ValueError when there is none."""
-        rows = self.con.execute(
-            "SELECT min(c.ts), max(c.ts) FROM counters c JOIN series s USING (series_id) "
-            "WHERE s.metric LIKE ? ", [SERVING + "%"]).fetchall()
-        first, newest = rows[0] if rows else (None, None)
-        if newest is None:
+        raw_from, newest = self._range("counters")
+        if newest is None or raw_from is None:
             raise ValueError("the store holds no serving metrics (gpufleet_serving_*) yet: scrape an inference "
                              "engine (vLLM, SGLang, TGI, Triton) first")
         start = newest - length
-        return Window(start, newest, max(start, first))
+        if start >= raw_from:
+            return Window(start, newest, start, raw_from)
+        cut = raw_from.replace(minute=0, second=0, microsecond=0)
+        rolled_from, _ = self._range("counters_1h")
+        if rolled_from is None or rolled_from >= cut:
+            return Window(start, newest, raw_from, raw_from)
+        begin = _hour_ceil(start)
+        return Window(start, newest, max(begin, rolled_from), raw_from, cut)
+
+    def _hours(self, w: Window) -> tuple[dt.datetime, dt.datetime]:
+        """Rollup hour range ``[from, until)`` of the window (empty when the raw samples cover it)."""
+        if w.rollup_until is None:
+            return w.end, w.end
+        return w.covered_from, w.rollup_until
 
     def counters(self, w: Window) -> pl.DataFrame:
         """Counter increase per serving series over the window: labels, metric, outcome, value."""
+        h0, h1 = self._hours(w)
         return self._pl(f"""
+            WITH c AS (
+                SELECT series_id, delta FROM counters WHERE ts > ? AND ts <= ?
+                UNION ALL SELECT series_id, delta FROM counters_1h WHERE ts >= ? AND ts < ?
+            )
             SELECT {_COLS}, s.metric, s.labels->>'outcome' AS outcome, c.series_id, sum(c.delta) AS value
-            FROM counters c JOIN series s USING (series_id)
-            WHERE s.metric LIKE ? AND c.ts > ? AND c.ts <= ?
+            FROM c JOIN series s USING (series_id)
+            WHERE s.metric LIKE ?
             GROUP BY ALL
-        """, [SERVING + "%", w.start, w.end])
+        """, [w.covered_from, w.end, h0, h1, SERVING + "%"])
 
     def gauges(self, w: Window, metrics: Sequence[str] = GAUGE_METRICS) -> pl.DataFrame:
         """Raw gauge samples of ``metrics`` in the window: labels, series_id, metric, ts, value."""
@@ -83,12 +125,17 @@ class ServingSource:
 
     def buckets(self, w: Window, metrics: Sequence[str]) -> pl.DataFrame:
         """Bucket increases of histograms ``metrics``: labels, metric, series_id, le, count."""
+        h0, h1 = self._hours(w)
         return self._pl(f"""
+            WITH h AS (
+                SELECT series_id, le, delta FROM histogram_buckets WHERE ts > ? AND ts <= ?
+                UNION ALL SELECT series_id, le, delta FROM histogram_buckets_1h WHERE ts >= ? AND ts < ?
+            )
             SELECT {_COLS}, s.metric, h.series_id, h.le, sum(h.delta) AS count
-            FROM histogram_buckets h JOIN series s USING (series_id)
-            WHERE s.metric IN (SELECT unnest(?)) AND h.ts > ? AND h.ts <= ?
+            FROM h JOIN series s USING (series_id)
+            WHERE s.metric IN (SELECT unnest(?))
             GROUP BY ALL
-        """, [list(metrics), w.start, w.end])
+        """, [w.covered_from, w.end, h0, h1, list(metrics)])
 
     def gpu_time(self, w: Window) -> pl.DataFrame:
         """GPU-seconds held by each pod that serves a model, with its labels and the facts pricing needs.
@@ -97,19 +144,24 @@ class ServingSource:
         pod's share of a GPU (MIG slice, time-slice). Rows count from ``covered_from`` so that GPU time and
         the counters' deltas span the same seconds.
         """
+        h0, h1 = self._hours(w)
         pod_cols = ", ".join(f"labels->>'{k}' AS {k}" for k in LABELS)
         keep = ", ".join(f"p.{k}" for k in LABELS)
         return self._pl(f"""
             WITH pods AS (
                 SELECT DISTINCT {pod_cols} FROM series WHERE metric LIKE ? AND labels->>'pod' IS NOT NULL
+            ), a AS (
+                SELECT gpu_uuid, node, namespace, pod, interval_s * share AS gpu_seconds FROM gpu_allocations
+                WHERE ts > ? AND ts <= ?
+                UNION ALL SELECT gpu_uuid, node, namespace, pod, gpu_seconds FROM gpu_allocations_1h
+                WHERE ts >= ? AND ts < ?
             )
             SELECT {keep}, a.gpu_uuid, coalesce(g.gpu_model, n.gpu_model) AS gpu_model,
-                   n.provider, n.region, n.pricing_category, sum(a.interval_s * a.share) AS gpu_seconds
-            FROM gpu_allocations a JOIN pods p ON p.namespace = a.namespace AND p.pod = a.pod
+                   n.provider, n.region, n.pricing_category, sum(a.gpu_seconds) AS gpu_seconds
+            FROM a JOIN pods p ON p.namespace = a.namespace AND p.pod = a.pod
                  LEFT JOIN gpus g USING (gpu_uuid) LEFT JOIN nodes n ON n.node = a.node
-            WHERE a.ts > ? AND a.ts <= ?
             GROUP BY ALL
-        """, [SERVING + "%", w.covered_from, w.end])
+        """, [SERVING + "%", w.covered_from, w.end, h0, h1])
 
     def prices(self) -> pl.DataFrame:
         """The stored price list (may be empty: the cost catalog then supplies prices)."""

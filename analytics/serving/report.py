@@ -164,6 +164,10 @@ def serving_report(src: ServingSource, length: dt.timedelta, slos: Mapping[str, 
                counters.group_by(keys).agg(_e=pl.col("engine").unique()).iter_rows()} if counters.height else {}
     eff = efficiency(counters, gauges, by_metric[QUEUE], w.seconds, kv_threshold=kv_threshold, by=keys)
     cost, notes = gpu_cost(_select(src.gpu_time(w), sel), catalog, src.prices(), keys)
+    if w.rollup_until is not None:
+        notes.insert(0, f"raw samples start at {w.raw_from:%Y-%m-%d %H:%M}: rates and goodput before that come from "
+                        "hourly rollups; KV-cache, running and waiting figures cover the raw "
+                        f"{w.raw_seconds / 3600:,.1f} h only")
     groups = sorted({k for m in metrics.values() for k in by_metric[m]} |
                     {tuple(r) for r in eff.select(keys).iter_rows()}, key=lambda k: tuple(str(x) for x in k))
     costs = {tuple(r[k] for k in keys): r for r in cost.iter_rows(named=True)}

@@ -15,7 +15,7 @@ from gpufleet.analytics.cost.pricing import load_catalog
 from gpufleet.analytics.serving import ServingSource, serving_report
 from gpufleet.collectors.ingest import Scrape, ingest
 from gpufleet.collectors.target import Target
-from gpufleet.core.store import StoreWriter, open_readonly
+from gpufleet.core.store import Retention, StoreWriter, maintain, open_readonly
 from gpufleet.main import main
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
@@ -213,3 +213,35 @@ def test_sglang_counts_finished_once_and_has_no_tpot(tmp_path):
     assert g.result is None and g.error is not None and "sglang exposes no time per output token" in g.error
     [g1] = only_ttft.goodput
     assert g1.result is not None and g1.result.goodput_rps == pytest.approx(90 / 60)
+
+
+@pytest.fixture(scope="module")
+def trimmed_store(tmp_path_factory):
+    """Four hours scraped every 10 min (+10 requests, 6 under 1 s, each time); raw kept from 02:00 only."""
+    path = tmp_path_factory.mktemp("serving-rollup") / "trimmed.duckdb"
+    target = Target("vllm-0:8000", {"namespace": "chat", "pod": "vllm-0"})
+    with StoreWriter(path) as writer:
+        for k in range(25):
+            text = _scrape([6.0 * k, 8.0 * k, 10.0 * k], [10.0 * k] * 3, 100.0 * k, 0.5)
+            ingest(writer, [Scrape(target, T0 + 600 * k, text, 600.0)])
+        maintain(writer.con, Retention(raw_days=1.5 / 24))
+    return path
+
+
+@pytest.mark.parametrize(("length", "seconds", "requests"), [
+    (dt.timedelta(days=1), 4 * 3600, 240),   # hours 00-02 from rollups, 02:00-04:00 raw
+    (dt.timedelta(hours=3), 3 * 3600, 190),  # hour 01 from rollups (6 scrapes), then raw
+    (dt.timedelta(hours=1), 3600, 60),       # raw only
+])
+def test_long_window_reads_hourly_rollups_past_raw_retention(trimmed_store, length, seconds, requests):
+    with open_readonly(trimmed_store) as con:
+        first_raw = con.execute("SELECT min(ts) FROM counters").fetchone()[0]
+        assert first_raw == dt.datetime(2026, 1, 1, 2)  # retention dropped the first two hours
+        rep = serving_report(ServingSource(con), length, {"ttft": 1.0}, load_catalog())
+    assert rep.window.seconds == seconds
+    [g] = rep.goodput
+    assert g.result is not None and g.result.requests == requests
+    assert g.result.goodput_rps == pytest.approx(0.6 * requests / seconds)
+    [row] = rep.efficiency.to_dicts()
+    assert row["prompt_tokens_per_s"] == pytest.approx(10 * requests / seconds)
+    assert any("hourly rollups" in n for n in rep.notes) is (seconds > 2 * 3600)
