@@ -42,7 +42,7 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
     ) -> None:
         """Scrape every configured target into the store until interrupted."""
         from gpufleet.collectors.config import ConfigError, load_config
-        from gpufleet.collectors.scrape import ScrapeEngine
+        from gpufleet.collectors.scrape import ScrapeEngine, tls_context
         from gpufleet.core.store import StoreError, StoreWriter
 
         logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(message)s")
@@ -50,6 +50,12 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
             cfg = load_config(config)
         except ConfigError as exc:
             raise fail(str(exc)) from None
+        for job in cfg.jobs:
+            if job.tls is not None:
+                try:
+                    tls_context(job.tls)
+                except ConfigError as exc:
+                    raise fail(f"{config}: job {job.name}: {exc}; fix the path or the file") from None
         try:
             writer = StoreWriter(cfg.store)
         except StoreError as exc:

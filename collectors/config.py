@@ -222,8 +222,10 @@ def load_config(path: str | Path) -> CollectorConfig:
         cfg.store = base / cfg.store
     for job in cfg.jobs:
         job.file_sd = [f if Path(f).is_absolute() else str(base / f) for f in job.file_sd]
-        for attr in ("bearer_token_file",):
-            v = getattr(job, attr)
+        for owner, attr in [(job, "bearer_token_file"), (job.tls, "ca_file"), (job.tls, "cert_file"),
+                            (job.tls, "key_file"), (job.basic_auth, "password_file"),
+                            (job.kubernetes, "kubeconfig")]:
+            v = getattr(owner, attr, None) if owner is not None else None
             if v is not None and not v.is_absolute():
-                setattr(job, attr, base / v)
+                setattr(owner, attr, base / v)
     return cfg

@@ -128,7 +128,7 @@ def pod_targets(job: JobConfig, pods: Iterable[Any]) -> list[TargetSpec]:
     return out
 
 
-def kubernetes_targets(job: JobConfig) -> list[TargetSpec]:  # pragma: no cover - needs a cluster
+def kubernetes_targets(job: JobConfig) -> list[TargetSpec]:
     """List pods through the ``kubernetes`` client (the ``k8s`` extra) and map them."""
     assert job.kubernetes is not None
     try:

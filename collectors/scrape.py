@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from gpufleet.collectors.config import CollectorConfig, JobConfig
+from gpufleet.collectors.config import CollectorConfig, ConfigError, JobConfig, TlsConfig
 from gpufleet.collectors.discovery import (
     DiscoveryError,
     TargetSpec,
@@ -42,7 +42,7 @@ from gpufleet.collectors.normalize import Limits, normalize
 from gpufleet.collectors.target import Target
 from gpufleet.core.store import Batch, StoreWriter, WriteReport
 
-__all__ = ["ScrapeEngine", "TargetState", "EngineStats", "ScrapeFailed", "client_for"]
+__all__ = ["ScrapeEngine", "TargetState", "EngineStats", "ScrapeFailed", "client_for", "tls_context"]
 
 log = logging.getLogger("gpufleet.collect")
 
@@ -87,15 +87,7 @@ class EngineStats:
 def client_for(job: JobConfig, *, transport: httpx.AsyncBaseTransport | None = None,
                max_connections: int = 1000) -> httpx.AsyncClient:
     """An httpx client with the job's TLS and auth settings."""
-    verify: Any = True
-    if job.tls is not None:
-        if job.tls.insecure_skip_verify:
-            verify = False
-        elif job.tls.ca_file is not None or job.tls.cert_file is not None:
-            ctx = ssl.create_default_context(cafile=str(job.tls.ca_file) if job.tls.ca_file else None)
-            if job.tls.cert_file is not None and job.tls.key_file is not None:
-                ctx.load_cert_chain(str(job.tls.cert_file), str(job.tls.key_file))
-            verify = ctx
+    verify: Any = True if job.tls is None else tls_context(job.tls)
     auth: httpx.Auth | None = None
     headers = {"Accept": ACCEPT, "User-Agent": "gpufleet-collector"}
     if job.basic_auth is not None:
@@ -111,6 +103,30 @@ def client_for(job: JobConfig, *, transport: httpx.AsyncBaseTransport | None = N
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     return httpx.AsyncClient(verify=verify, auth=auth, headers=headers, limits=limits, transport=transport,
                              follow_redirects=False)
+
+
+def tls_context(tls: TlsConfig) -> ssl.SSLContext:
+    """The client TLS context of a job: its CA (or the system's), its client certificate, its verification."""
+    try:
+        ctx = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+        if tls.cert_file is not None and tls.key_file is not None:
+            ctx.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"tls: cannot load {tls.ca_file or tls.cert_file}: {exc}") from exc
+    if tls.insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _reason(exc: BaseException) -> str:
+    """The first non-empty message along an exception's causes (TLS alerts hide under an empty ReadError)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if str(seen):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return "connection failed"
 
 
 def _synthetic(up: bool, duration: float, samples: int, rejected: int, stale: int) -> str:
@@ -204,14 +220,17 @@ class ScrapeEngine:
         client = self._clients.get(job)
         if client is None:
             cfg = next(j for j in self.cfg.jobs if j.name == job)
-            client = self._clients[job] = client_for(cfg, transport=self.transport)
+            try:
+                client = self._clients[job] = client_for(cfg, transport=self.transport)
+            except (ConfigError, OSError) as exc:
+                raise ScrapeFailed(f"job {job}: {exc}") from None
         return client
 
     async def fetch(self, state: TargetState) -> str:
         """The target's body, within its timeout and the body-size limit."""
         limit = self.cfg.limits.body_bytes
-        client = self._client(state.spec.job)
         try:
+            client = self._client(state.spec.job)
             async with asyncio.timeout(state.timeout):
                 async with client.stream("GET", state.spec.url, timeout=state.timeout) as resp:
                     if resp.status_code != 200:
@@ -229,7 +248,9 @@ class ScrapeEngine:
         except TimeoutError:
             raise ScrapeFailed(f"timed out after {state.timeout:g}s") from None
         except httpx.HTTPError as exc:
-            raise ScrapeFailed(f"{type(exc).__name__}: {exc or 'connection failed'}") from None
+            raise ScrapeFailed(f"{type(exc).__name__}: {_reason(exc)}") from None
+        except OSError as exc:  # httpx lets some TLS alerts through unwrapped
+            raise ScrapeFailed(f"{type(exc).__name__}: {_reason(exc)}") from None
         try:
             return b"".join(chunks).decode("utf-8")
         except UnicodeDecodeError as exc:
