@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import os
-import stat
 
 import grpc
 
 from gpufleet.exporters.podresources import api_pb2
+from gpufleet.exporters.podresources.kubelet_socket import PodResourcesError, check_socket
 
 __all__ = ["LIST_METHOD", "PodResourcesError", "list_pod_resources", "socket_target"]
 
 LIST_METHOD = "/v1.PodResourcesLister/List"
 # A busy node lists every pod with its CPUs and memory; allow more than grpc's 4 MiB default.
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-
-
-class PodResourcesError(Exception):
-    """A failed ``List`` call; ``kind`` is the error label (``socket_absent``, ``deadline_exceeded``...)."""
-
-    def __init__(self, kind: str, detail: str) -> None:
-        super().__init__(f"{kind}: {detail}")
-        self.kind = kind
 
 
 def socket_target(socket_path: str) -> str:
@@ -35,14 +27,7 @@ def list_pod_resources(socket_path: str, timeout_s: float) -> api_pb2.ListPodRes
     A fresh channel per call: the kubelet may restart and re-create its socket between calls, and a
     long-lived channel would sit in reconnect backoff instead of answering at once.
     """
-    try:
-        mode = os.stat(socket_path).st_mode
-    except FileNotFoundError:
-        raise PodResourcesError("socket_absent", f"{socket_path} does not exist") from None
-    except OSError as exc:
-        raise PodResourcesError("socket_unreadable", f"{socket_path}: {exc.strerror}") from None
-    if not stat.S_ISSOCK(mode):
-        raise PodResourcesError("not_a_socket", f"{socket_path} is not a unix socket")
+    check_socket(socket_path)
     options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.enable_retries", 0)]
     try:
         with grpc.insecure_channel(socket_target(socket_path), options=options) as channel:

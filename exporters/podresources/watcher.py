@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable, Iterable
 
 from gpufleet.exporters.collector import Attribution
-from gpufleet.exporters.podresources.client import PodResourcesError, list_pod_resources
 from gpufleet.exporters.podresources.devices import build_attribution, gpu_holders
+from gpufleet.exporters.podresources.kubelet_socket import PodResourcesError, check_socket
 from gpufleet.exporters.podresources.labels import LabelCache, LabelSource, kube_label_source
 
 __all__ = ["PodResourcesWatcher", "DEFAULT_MAX_ENTRIES"]
@@ -94,6 +94,9 @@ class PodResourcesWatcher:
         """Poll once now (the thread calls this); True when the kubelet answered."""
         self.refreshes += 1
         try:
+            check_socket(self.socket_path)  # before importing grpc: off Kubernetes it is never loaded
+            from gpufleet.exporters.podresources.client import list_pod_resources
+
             listing = list_pod_resources(self.socket_path, self.timeout_s)
         except PodResourcesError as exc:
             self._count(exc.kind)

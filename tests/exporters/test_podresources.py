@@ -465,3 +465,13 @@ def test_mig_instances_get_their_own_pods(kubelet: FakeKubelet) -> None:
              and f'mig_instance="{second.gi_id}"' in x]
     assert sorted((x.split('pod="')[1].split('"')[0], x.rsplit(" ", 1)[1]) for x in alloc) == [
         ("infer-0", "0.5"), ("infer-1", "0.5")]
+
+
+def test_grpc_is_not_loaded_while_the_socket_is_absent(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from gpufleet.exporters.podresources import PodResourcesWatcher as W; "
+            f"w = W({str(tmp_path / 'absent.sock')!r}); w.refresh(); print(w.errors(), 'grpc' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "{'socket_absent': 1.0} False"
