@@ -82,3 +82,22 @@ def test_bad_input_is_named(db: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     argv = ["report", "slo", "--db", str(db), *[subs.get(a, a) for a in args]]
     assert main(argv) == 2
     assert message in capsys.readouterr().err.replace("\n", " ")
+
+
+def test_low_traffic_holds_alerts(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Under ``min_request_rate`` the SLO is reported as low traffic, burning but not alerting."""
+    spec = tmp_path / "low.yaml"
+    spec.write_text("""
+version: gpufleet/v1
+window: 1h
+services:
+  - service: chat
+    min_request_rate: 1      # requests/s; chat had 79 in the hour
+    objectives:
+      - {name: availability, sli: availability, target: 99}
+""")
+    assert main(["report", "slo", "--db", str(db), "--spec", str(spec), "--end", "1767225840", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["status"] == "low traffic" and "under the minimum 1/s" in row["message"]
+    assert row["burn_rate"] == pytest.approx(4 / 79 / 0.01)
+    assert [w["firing"] for w in row["burn_windows"]] == [False] * 4
