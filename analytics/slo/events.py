@@ -63,7 +63,8 @@ def latency_events(buckets: pl.DataFrame, threshold_s: float, metric: str = "his
     # one row per (series, stamp, bucket): an hourly rollup row may share its stamp with a raw one
     buckets = buckets.group_by("series_id", "ts", "le").agg(pl.col("delta").sum())
     finite = pl.col("le").is_finite()
-    layout = buckets.group_by("series_id").agg(
+    # the layout is taken per scrape, so a series whose buckets change (an engine upgrade) stays right
+    layout = buckets.group_by("series_id", "ts").agg(
         top=pl.col("le").filter(finite).max(),
         hi=pl.col("le").filter(finite & (pl.col("le") >= t)).min(),
         lo=pl.col("le").filter(pl.col("le") < t).max(),
@@ -78,7 +79,7 @@ def latency_events(buckets: pl.DataFrame, threshold_s: float, metric: str = "his
     if not layout["has_inf"].all():
         raise SliError(f"{metric}: a series has no le=+Inf bucket, so its request total is unknown")
     layout = layout.with_columns(pl.col("lo").fill_null(0.0))
-    keyed = buckets.join(layout.select("series_id", "lo", "hi"), on="series_id")
+    keyed = buckets.join(layout.select("series_id", "ts", "lo", "hi"), on=["series_id", "ts"])
     total = keyed.filter(pl.col("le") == math.inf).select("series_id", "ts", total=pl.col("delta"))
     c_hi = keyed.filter(pl.col("le") == pl.col("hi")).select("series_id", "ts", "lo", "hi", c_hi=pl.col("delta"))
     c_lo = keyed.filter(pl.col("le") == pl.col("lo")).select("series_id", "ts", c_lo=pl.col("delta"))

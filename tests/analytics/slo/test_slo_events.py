@@ -113,3 +113,14 @@ def test_availability_events_table(engine: str | None, bad_outcomes: list[str], 
     assert ev.height == 1
     row = ev.row(0, named=True)
     assert (row["total"], row["bad"], row["bad_min"], row["bad_max"]) == (total, bad, bad, bad)
+
+
+def test_layout_change_within_a_series() -> None:
+    """A bucket added mid-window (an engine upgrade) is used only where it exists."""
+    frame = _hist([(1, T1, 0.5, 6), (1, T1, INF, 10),
+                   (1, T2, 0.25, 2), (1, T2, 0.5, 5), (1, T2, INF, 8)])
+    ev = latency_events(frame, 0.4).sort("ts")
+    # T1: (0, 0.5] holds 6 -> good 6 x 0.8 = 4.8; T2: (0.25, 0.5] -> good 2 + 3 x 0.6 = 3.8
+    assert ev["bad"].to_list() == pytest.approx([10 - 4.8, 8 - 3.8])
+    assert ev["bad_min"].to_list() == pytest.approx([4, 3])
+    assert ev["bad_max"].to_list() == pytest.approx([10, 6])
