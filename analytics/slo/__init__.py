@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from gpufleet.analytics.slo.spec import SloSpec, SpecError, load_specs, parse_specs
+from gpufleet.analytics.slo.spec import SloSpec, SpecError, SpecProblem, load_specs, parse_specs
 
-__all__ = ["SloSpec", "SpecError", "load_specs", "parse_specs"]
+__all__ = ["SloSpec", "SpecError", "SpecProblem", "load_specs", "parse_specs"]

@@ -91,6 +91,8 @@ def sli_label(spec: SloSpec) -> str:
     """Short description of what an SLO measures (``ttft <= 2s``, ``availability``)."""
     if spec.latency is not None:
         return f"{spec.latency.metric} <= {spec.latency.threshold_s:g}s"
+    if spec.availability is not None and spec.availability.bad_outcomes != ("error",):
+        return f"availability (bad: {'|'.join(spec.availability.bad_outcomes)})"
     return spec.sli
 
 
