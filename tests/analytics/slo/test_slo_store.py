@@ -14,9 +14,12 @@ from gpufleet.analytics.slo.goodput_column import goodput_column, window_histogr
 from gpufleet.analytics.slo.report import slo_report
 from gpufleet.analytics.slo.spec import parse_specs
 from gpufleet.analytics.slo.windows import counts_in
-from gpufleet.core.store import Retention, open_readonly
+from gpufleet.collectors.ingest import Scrape, to_batch
+from gpufleet.collectors.target import Target
+from gpufleet.core.store import Retention, StoreWriter, open_readonly
 
 TTFT = "gpufleet_serving_time_to_first_token_seconds"
+T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 
 
 START = datetime(2026, 1, 1)
@@ -139,3 +142,26 @@ def test_goodput_histogram_needs_one_layout() -> None:
         window_histogram(frame)
     bounds, counts, covered = window_histogram(frame.filter(pl.col("series_id") == 1)) or ([], [], 0.0)
     assert (bounds, counts, covered) == ([0.5, math.inf], [1.0, 2.0], 0.0)
+
+
+def test_sglang_availability_through_ingest(tmp_path: Path) -> None:
+    """SGLang has no outcome split: finished requests are the total, every aborted one is bad."""
+    path = tmp_path / "sglang.duckdb"
+    target = Target("sg-0:30000", {"service": "sg"})
+    lab = 'engine_type="unified",model_name="m",tp_rank="0"'
+
+    def page(finished: int, aborted: int) -> str:
+        return ("# TYPE sglang:num_running_reqs gauge\n"
+                f"sglang:num_running_reqs{{{lab}}} 1\n"
+                "# TYPE sglang:num_requests_total counter\n"
+                f"sglang:num_requests_total{{{lab}}} {finished}\n"
+                "# TYPE sglang:num_aborted_requests_total counter\n"
+                f"sglang:num_aborted_requests_total{{{lab}}} {aborted}\n")
+
+    with StoreWriter(path) as w:
+        for off, finished, aborted in ((60, 1000, 10), (120, 1200, 13), (180, 50, 1), (240, 250, 9)):  # restart
+            w.write([to_batch(Scrape(target, T0 + off, page(finished, aborted), 60.0))])
+    with open_readonly(path) as con:
+        frame = store.outcome_deltas(con, {"service": "sg", "engine": "sglang"}, START, END)
+    c = counts_in(availability_events(frame, ["error"]), START, END)
+    assert (c.total, c.bad) == (200 + 50 + 200, 3 + 1 + 8)
