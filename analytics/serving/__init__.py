@@ -23,6 +23,8 @@ Store and report (:mod:`.query`, :mod:`.report`; read-only I/O):
     ``ServingSource(con)`` reads window counters, gauges, buckets and GPU time;
     ``serving_report(source, length, slos, catalog, by=("model", "engine"), selector=None)``
         -> :class:`ServingReport`; ``by`` and ``selector`` use the labels of ``LABELS``.
+    ``goodput_over_time(source, length, slos, step, ...)`` -> goodput per group and step (polars frame);
+    its pure core is ``goodput_series`` (:mod:`.series`).
 
 What histograms can and cannot tell is documented in docs/serving.md.
 """
@@ -45,7 +47,8 @@ from gpufleet.analytics.serving.goodput import (
 )
 from gpufleet.analytics.serving.histograms import bucket_totals, histogram_quantile, window_increase
 from gpufleet.analytics.serving.query import LABELS, ServingSource, Window
-from gpufleet.analytics.serving.report import GroupGoodput, ServingReport, gpu_cost, serving_report
+from gpufleet.analytics.serving.report import GroupGoodput, ServingReport, goodput_over_time, gpu_cost, serving_report
+from gpufleet.analytics.serving.series import goodput_series
 
 __all__ = [
     "COLUMNS", "concurrency", "efficiency", "kv_pressure", "queueing", "token_rates",
@@ -53,5 +56,5 @@ __all__ = [
     "joint_fraction", "marginal", "parse_slos",
     "bucket_totals", "histogram_quantile", "window_increase",
     "LABELS", "ServingSource", "Window",
-    "GroupGoodput", "ServingReport", "gpu_cost", "serving_report",
+    "GroupGoodput", "ServingReport", "goodput_over_time", "gpu_cost", "serving_report", "goodput_series",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from pathlib import Path
@@ -15,7 +16,7 @@ from gpufleet.analytics.cost.pricing import CatalogError, load_catalog
 from gpufleet.analytics.cost.query import parse_window
 from gpufleet.analytics.serving.goodput import ESTIMATES, Estimate, GoodputError, parse_slos
 from gpufleet.analytics.serving.query import LABELS, ServingSource
-from gpufleet.analytics.serving.report import ServingReport, serving_report
+from gpufleet.analytics.serving.report import ServingReport, goodput_over_time, serving_report
 from gpufleet.core.store.reader import open_readonly
 from gpufleet.core.store.writer import StoreError
 
@@ -55,6 +56,16 @@ def parse_matchers(texts: list[str]) -> dict[str, str]:
             raise ValueError(f"--match {text!r}: write LABEL=VALUE with LABEL one of {', '.join(LABELS)}")
         out[key.strip()] = value.strip()
     return out
+
+
+def _step(text: str) -> dt.timedelta:
+    try:
+        step = parse_window(text)
+    except ValueError:
+        raise ValueError(f"--every {text!r}: use a number and a unit m, h or d of at least a minute (1h)") from None
+    if step.total_seconds() < 60:
+        raise ValueError(f"--every {text!r}: a step must be at least a minute")
+    return step
 
 
 def _fail(msg: str) -> typer.Exit:
@@ -128,6 +139,22 @@ def _print(rep: ServingReport, console: Console) -> None:
         console.print(f"[yellow]note:[/yellow] {n}")
 
 
+def _print_series(series: Any, by: list[str], console: Console) -> None:
+    table = Table(title="Goodput over time")
+    for c in (*by, "from (UTC)", "h", "req/s", "goodput/s", "range"):
+        table.add_column(c, justify="left" if c in (*by, "from (UTC)", "range") else "right")
+    for r in series.iter_rows(named=True):
+        lab = [_short(r[k]) if k == "model" else _fmt(r[k]) for k in by]
+        if r["goodput_rps"] is None:
+            table.add_row(*lab, f"{r['t']:%Y-%m-%d %H:%M}", _fmt(r["seconds"] / 3600 if r["seconds"] else None),
+                          "-", "-", r["error"] or "no requests")
+            continue
+        span = "exact" if r["exact"] else f"{_fmt(r['goodput_rps_lower'])}..{_fmt(r['goodput_rps_upper'])}"
+        table.add_row(*lab, f"{r['t']:%Y-%m-%d %H:%M}", _fmt(r["seconds"] / 3600), _fmt(r["requests_per_s"]),
+                      _fmt(r["goodput_rps"]), span)
+    console.print(table)
+
+
 def register(app: typer.Typer, report_app: typer.Typer) -> None:
     """Add ``report serving``."""
 
@@ -147,6 +174,8 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
         = None,
         catalog: Annotated[Path | None, typer.Option("--catalog", help="price catalog YAML (default: shipped)")]
         = None,
+        every: Annotated[str | None, typer.Option(
+            "--every", help="also goodput per step of this length (1h, 30m, 1d)")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     ) -> None:
         """Tokens/s, prefix cache, KV-cache pressure, preemptions, queueing and goodput per model and engine.
@@ -163,19 +192,28 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
             length = parse_window(window)
             slos = parse_slos(slo or DEFAULT_SLOS)
             selector = parse_matchers(match or [])
+            step = dt.timedelta(hours=1) if every is None else _step(every)
             cat = load_catalog(catalog)
         except (ValueError, CatalogError) as exc:
             raise _fail(str(exc)) from None
         try:
             with open_readonly(db) as con:
-                rep = serving_report(ServingSource(con), length, slos, cat, estimate=cast(Estimate, estimate),
+                src = ServingSource(con)
+                rep = serving_report(src, length, slos, cat, estimate=cast(Estimate, estimate),
                                      kv_threshold=kv_threshold, by=BY[by], selector=selector)
+                series = None if every is None else goodput_over_time(
+                    src, length, slos, step, estimate=cast(Estimate, estimate), by=BY[by], selector=selector)
         except (ValueError, GoodputError, StoreError) as exc:
             raise _fail(f"--db {db}: {exc}") from None
         if as_json:
-            typer.echo(json.dumps(_clean(rep.to_dict()), default=str))
+            data = rep.to_dict()
+            if series is not None:
+                data["goodput_series"] = series.to_dicts()
+            typer.echo(json.dumps(_clean(data), default=str))
             return
         console = Console()
         if not console.is_terminal:
             console.width = max(console.width, 120)
         _print(rep, console)
+        if series is not None:
+            _print_series(series, list(rep.by), console)

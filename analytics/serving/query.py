@@ -137,6 +137,33 @@ class ServingSource:
             GROUP BY ALL
         """, [w.covered_from, w.end, h0, h1, list(metrics)])
 
+    def buckets_over_time(self, w: Window, metrics: Sequence[str], step_s: float) -> pl.DataFrame:
+        """Bucket increases per step of ``step_s`` seconds: labels, ``t`` (step start), metric, series_id, le, count.
+
+        Steps are aligned to the epoch (an hourly step starts on the hour). A sample counts in the step
+        holding the interval it closes. Hours read from the rollups need a step of whole hours.
+        """
+        if step_s < 60:
+            raise ValueError(f"step {step_s:g} s: use at least 60 s")
+        if w.rollup_until is not None and step_s % 3600:
+            raise ValueError(f"step {step_s:g} s: this window reaches the hourly rollups, so use whole hours")
+        h0, h1 = self._hours(w)
+        # A raw sample closes the interval before it, so one exactly on a step boundary belongs to the step
+        # that ends there; a rollup row holds the hour that starts at its timestamp.
+        raw_t = "make_timestamp(CAST(floor((epoch_us(ts) - 1) / (? * 1e6)) * (? * 1e6) AS BIGINT))"
+        hour_t = "make_timestamp(CAST(floor(epoch_us(ts) / (? * 1e6)) * (? * 1e6) AS BIGINT))"
+        return self._pl(f"""
+            WITH h AS (
+                SELECT series_id, {raw_t} AS t, le, delta FROM histogram_buckets WHERE ts > ? AND ts <= ?
+                UNION ALL
+                SELECT series_id, {hour_t} AS t, le, delta FROM histogram_buckets_1h WHERE ts >= ? AND ts < ?
+            )
+            SELECT {_COLS}, h.t, s.metric, h.series_id, h.le, sum(h.delta) AS count
+            FROM h JOIN series s USING (series_id)
+            WHERE s.metric IN (SELECT unnest(?))
+            GROUP BY ALL
+        """, [step_s, step_s, w.covered_from, w.end, step_s, step_s, h0, h1, list(metrics)])
+
     def gpu_time(self, w: Window) -> pl.DataFrame:
         """GPU-seconds held by each pod that serves a model, with its labels and the facts pricing needs.
 

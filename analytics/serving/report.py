@@ -20,10 +20,11 @@ from gpufleet.analytics.serving.efficiency import efficiency
 from gpufleet.analytics.serving.goodput import Estimate, Goodput, GoodputError, check_slos, goodput
 from gpufleet.analytics.serving.histograms import bucket_totals
 from gpufleet.analytics.serving.query import LABELS, ServingSource, Window
+from gpufleet.analytics.serving.series import goodput_series
 from gpufleet.analytics.slo.catalog import LATENCY
 from gpufleet.collectors.adapters.engines import FAMILIES
 
-__all__ = ["GroupGoodput", "ServingReport", "serving_report", "gpu_cost"]
+__all__ = ["GroupGoodput", "ServingReport", "serving_report", "gpu_cost", "goodput_over_time"]
 
 GROUP = ["model", "engine"]
 # Canonical serving metric -> engines whose adapters map a family onto it.
@@ -192,3 +193,22 @@ def serving_report(src: ServingSource, length: dt.timedelta, slos: Mapping[str, 
         except GoodputError as exc:
             results.append(GroupGoodput(group, None, str(exc)))
     return ServingReport(w, eff, results, dict(slos), estimate, tuple(keys), notes)
+
+
+def goodput_over_time(src: ServingSource, length: dt.timedelta, slos: Mapping[str, float], step: dt.timedelta, *,
+                      estimate: Estimate = "lower", by: Sequence[str] = GROUP,
+                      selector: Mapping[str, str] | None = None) -> pl.DataFrame:
+    """Goodput per ``by`` group and ``step`` over the last ``length``: one row per group and step."""
+    check_slos(slos)
+    keys, sel = list(by), dict(selector or {})
+    for k in (*keys, *sel):
+        if k not in LABELS:
+            raise ValueError(f"label {k!r}: group or select by one of {', '.join(LABELS)}")
+    w = src.window(length)
+    step_s = step.total_seconds()
+    metrics = sorted({LATENCY[k].canonical for k in {*slos, "e2e"}})
+    buckets = _select(src.buckets_over_time(w, metrics, step_s), sel)
+    seconds = {}
+    for t in buckets["t"].unique().to_list() if buckets.height else []:
+        seconds[t] = (min(t + step, w.end) - max(t, w.covered_from)).total_seconds()
+    return goodput_series(buckets, slos, seconds, by=keys, estimate=estimate).sort([*keys, "t"], nulls_last=True)
