@@ -68,7 +68,9 @@ class ExporterServer:
         self.httpd.serve_forever()
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        """Stop serving (if started) and close the socket."""
+        if self._thread is not None:
+            self.httpd.shutdown()
         self.httpd.server_close()
         if self._thread is not None:
             self._thread.join(5)
