@@ -21,6 +21,7 @@ from gpufleet.analytics.slo import store
 from gpufleet.analytics.slo.attainment import Attainment, attainment
 from gpufleet.analytics.slo.budget import hours_to_exhaustion
 from gpufleet.analytics.slo.catalog import LATENCY, REQUESTS_TOTAL
+from gpufleet.analytics.slo.goodput_column import GoodputHook
 from gpufleet.analytics.slo.mwmb import BurnState, burn_states, overall_state
 from gpufleet.analytics.slo.sli import SliError
 from gpufleet.analytics.slo.spec import AvailabilitySli, LatencySli, SloSpec, SpecProblem
@@ -123,8 +124,11 @@ def _load_events(con: duckdb.DuckDBPyConnection, spec: SloSpec, start: datetime,
 
 
 def evaluate(con: duckdb.DuckDBPyConnection, spec: SloSpec, end: datetime, window_s: float | None = None,
-             goodput: Any = None) -> SloResult:
-    """One SLO over ``(end - window, end]`` (``window_s`` overrides the spec's window)."""
+             goodput: GoodputHook | None = None) -> SloResult:
+    """One SLO over ``(end - window, end]`` (``window_s`` overrides the spec's window).
+
+    ``goodput``, when given, is called with the spec and the window and its dict is reported beside the SLO.
+    """
     window = float(window_s or spec.window_s)
     base = _base(spec, window)
     if not spec.computable:
@@ -161,7 +165,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, spec: SloSpec, end: datetime, windo
 
 def slo_report(con: duckdb.DuckDBPyConnection, specs: list[SloSpec], *, end: datetime | None = None,
                window_s: float | None = None, problems: list[SpecProblem] | None = None,
-               goodput: Any = None) -> list[SloResult]:
+               goodput: GoodputHook | None = None) -> list[SloResult]:
     """Every spec evaluated at ``end`` (default: the newest scrape in the store); problems become error rows."""
     out = [problem_result(p) for p in problems or []]
     at = end or store.newest_ts(con)
