@@ -110,9 +110,12 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
         """Serving SLOs: SLI, error budget, burn rates (multi-window), attainment per day."""
         try:
             window_s = parse_duration(window) if window else None
+        except ValueError as exc:
+            raise _fail(f"--window: {exc}") from None
+        try:
             at = parse_end(end) if end else None
         except ValueError as exc:
-            raise _fail(f"--window/--end: {exc}") from None
+            raise _fail(str(exc)) from None
         if window_s is not None and window_s < 300:
             raise _fail(f"--window {window}: must be at least 5m")
         problems: list[SpecProblem] = []

@@ -66,9 +66,9 @@ def test_default_specs_and_window(db: Path, capsys: pytest.CaptureFixture[str]) 
     ("args", "message"),
     [
         (["--db", "{missing}"], "does not exist"),
-        (["--window", "3 fortnights"], "--window/--end"),
+        (["--window", "3 fortnights"], "--window: '3 fortnights' is not a duration"),
         (["--window", "1m"], "at least 5m"),
-        (["--end", "yesterday"], "is not epoch seconds or an ISO 8601 time"),
+        (["--end", "yesterday"], "--end 'yesterday' is not epoch seconds or an ISO 8601 time"),
         (["--spec", "{bad_spec}"], "version 'v9' is not a known SLO format"),
         (["--spec", "{missing}"], "no such file"),
     ],
