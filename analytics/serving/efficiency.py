@@ -45,11 +45,6 @@ COLUMNS = {
 }
 
 
-def _rate(wide: pl.DataFrame, name: str, window_s: float) -> pl.Expr:
-    col = SERVING + name
-    return (pl.col(col) / window_s) if col in wide.columns else pl.lit(None, dtype=pl.Float64)
-
-
 def _empty(by: Sequence[str]) -> pl.DataFrame:
     return pl.DataFrame(schema=dict.fromkeys(by, pl.String))
 
@@ -70,25 +65,40 @@ def token_rates(counters: pl.DataFrame, window_s: float, by: Sequence[str] = GRO
     per_engine = list(dict.fromkeys([*keys, "engine"]))
     has_finished = ((pl.col("metric") == req) & (pl.col("outcome") == "finished")).any().over(per_engine)
     kept = counters.filter((pl.col("metric") != req) | ~has_finished | (pl.col("outcome") == "finished"))
-    wide = kept.group_by([*keys, "metric"]).agg(pl.col("value").sum()).pivot(
-        on="metric", index=keys, values="value", aggregate_function="first")
-    hits, queries, prompt = (SERVING + n for n in ("prefix_cache_hit_tokens_total", "prefix_cache_query_tokens_total",
-                                                   "prompt_tokens_total"))
-    for c in (hits, queries, prompt):
-        if c not in wide.columns:
-            wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(c))
-    basis = pl.when(pl.col(hits).is_null()).then(pl.lit(None, dtype=pl.String)).when(
-        pl.col(queries).is_not_null()).then(pl.lit("queries")).otherwise(pl.lit("prompt_tokens"))
-    denom = pl.coalesce(pl.col(queries), pl.col(prompt))
-    return wide.select(
+    wide = kept.group_by([*per_engine, "metric"]).agg(pl.col("value").sum()).pivot(
+        on="metric", index=per_engine, values="value", aggregate_function="first")
+    names = ("requests_total", "prompt_tokens_total", "generation_tokens_total", "preemptions_total",
+             "prefix_cache_hit_tokens_total", "prefix_cache_query_tokens_total")
+    for c in names:
+        if SERVING + c not in wide.columns:
+            wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(SERVING + c))
+    hits, queries, prompt = (pl.col(SERVING + n) for n in ("prefix_cache_hit_tokens_total",
+                                                            "prefix_cache_query_tokens_total", "prompt_tokens_total"))
+    # Per engine first: the hit-rate denominator is queried tokens where counted, else prompt tokens.
+    wide = wide.with_columns(
+        _denom=pl.when(hits.is_not_null()).then(pl.coalesce(queries, prompt)),
+        _basis=pl.when(hits.is_null()).then(pl.lit(None, dtype=pl.String))
+        .when(queries.is_not_null()).then(pl.lit("queries")).otherwise(pl.lit("prompt_tokens")))
+    summed = wide.group_by(keys).agg(
+        *(_nsum(SERVING + c).alias(c) for c in names), _nsum("_denom").alias("_denom"),
+        pl.col("_basis").drop_nulls().unique().sort().alias("_bases"))
+    return summed.select(
         *keys,
-        requests_per_s=_rate(wide, "requests_total", window_s),
-        prompt_tokens_per_s=_rate(wide, "prompt_tokens_total", window_s),
-        generation_tokens_per_s=_rate(wide, "generation_tokens_total", window_s),
-        prefix_cache_hit_rate=pl.when(denom > 0).then(pl.col(hits) / denom).otherwise(None),
-        prefix_cache_basis=basis,
-        preemptions_per_s=_rate(wide, "preemptions_total", window_s),
+        requests_per_s=pl.col("requests_total") / window_s,
+        prompt_tokens_per_s=pl.col("prompt_tokens_total") / window_s,
+        generation_tokens_per_s=pl.col("generation_tokens_total") / window_s,
+        prefix_cache_hit_rate=pl.when(pl.col("_denom") > 0)
+        .then(pl.col("prefix_cache_hit_tokens_total") / pl.col("_denom")).otherwise(None),
+        prefix_cache_basis=pl.when(pl.col("_bases").list.len() == 0).then(pl.lit(None, dtype=pl.String))
+        .when(pl.col("_bases").list.len() == 1).then(pl.col("_bases").list.first())
+        .otherwise(pl.lit("mixed")),
+        preemptions_per_s=pl.col("preemptions_total") / window_s,
     )
+
+
+def _nsum(col: str) -> pl.Expr:
+    """Sum that stays null when every value is null (a series no engine of the group exposes)."""
+    return pl.when(pl.col(col).is_not_null().any()).then(pl.col(col).sum())
 
 
 def _intervals(gauges: pl.DataFrame, max_interval_s: float | None) -> pl.DataFrame:

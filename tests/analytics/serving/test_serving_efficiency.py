@@ -56,6 +56,26 @@ def test_prefix_cache_basis_is_named():
     assert out["prefix_cache_basis"].to_list() == ["queries", "prompt_tokens"]
 
 
+def test_mixed_engines_in_one_group():
+    """Grouped by cluster, vLLM and SGLang replicas each use their own hit-rate denominator and outcomes."""
+    rows = [("a", "vllm", S + "prefix_cache_hit_tokens_total", None, 300.0),
+            ("a", "vllm", S + "prefix_cache_query_tokens_total", None, 1200.0),
+            ("a", "vllm", S + "prompt_tokens_total", None, 1500.0),
+            ("a", "vllm", S + "requests_total", "stop", 40.0),
+            ("a", "vllm", S + "requests_total", "abort", 2.0),
+            ("b", "sglang", S + "prefix_cache_hit_tokens_total", None, 300.0),
+            ("b", "sglang", S + "prompt_tokens_total", None, 1500.0),
+            ("b", "sglang", S + "requests_total", "finished", 60.0),
+            ("b", "sglang", S + "requests_total", "abort", 5.0)]
+    frame = _counters(rows).with_columns(cluster=pl.lit("east"))
+    [out] = token_rates(frame, 2.0, by=["cluster"]).to_dicts()
+    assert out["prefix_cache_hit_rate"] == pytest.approx(600 / (1200 + 1500))
+    assert out["prefix_cache_basis"] == "mixed"
+    assert out["requests_per_s"] == pytest.approx((40 + 2 + 60) / 2)  # SGLang's abort is inside finished
+    assert out["prompt_tokens_per_s"] == pytest.approx(1500.0)
+    assert out["preemptions_per_s"] is None
+
+
 def _gauges(series: dict[int, list[float]], metric: str = S + "kv_cache_usage_ratio", step_s: int = 60,
             model: str = "m") -> pl.DataFrame:
     rows = [(model, "vllm", sid, metric, T0 + dt.timedelta(seconds=i * step_s), v)
