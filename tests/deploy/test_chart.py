@@ -59,12 +59,28 @@ def docs() -> list[dict[str, Any]]:
     return _docs()
 
 
-def test_chart_lints_without_warnings() -> None:
-    result = helm.lint(str(CHART))
+@pytest.mark.parametrize("values, kube", [
+    (None, None),
+    ({"exporter": {"processMetrics": True}, "probes": {"enabled": False}}, "1.26.0"),
+])
+def test_chart_lints_strictly_without_warnings(values: dict[str, Any] | None, kube: str | None) -> None:
+    result = helm.lint(str(CHART), values, strict=True, kube_version=kube)
     assert result["errors"] == []
     assert result["total_charts_linted"] == 1
     # Helm severities: 1 info, 2 warning, 3 error; only the "icon is recommended" hint is allowed
     assert [m for m in result["messages"] if m["severity"] >= 2] == []
+    assert [m["error"] for m in result["messages"]] == ["icon is recommended"]
+
+
+def test_lint_catches_a_broken_template(tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "gpufleet"
+    shutil.copytree(CHART, broken)
+    path = broken / "templates" / "exporter-service.yaml"
+    path.write_text(path.read_text().replace("{{ .Values.exporter.port }}", "{{ .Values.exporter.port"))
+    result = helm.lint(str(broken), strict=True)
+    assert result["errors"], result
 
 
 def test_manifests_and_rule_copies_are_up_to_date() -> None:

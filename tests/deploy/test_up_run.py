@@ -6,6 +6,7 @@ the store closed (no write-ahead log left) and a second run must append to the f
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -117,6 +118,12 @@ def _run_once(db: Path, log: Path, stop: signal.Signals, more_than: int) -> tupl
         _wait(proc, log, "the dashboard", lambda: _status(f"http://127.0.0.1:{dash}/") == 200)
         assert _status(f"http://127.0.0.1:{dash}/_stcore/health") == 200
         assert _status(f"http://127.0.0.1:{base}/metrics") == 200
+        # readers use the snapshot while the collector holds the store
+        report = subprocess.run([sys.executable, "-m", "gpufleet", "report", "summary", "--db", str(snap), "--json"],
+                                capture_output=True, text=True, timeout=120)
+        assert report.returncode == 0, report.stdout + report.stderr
+        facts = json.loads(report.stdout)
+        assert facts["gpus"] == 16 and facts["nodes"] == 2 and facts["batches"] > more_than
         kids = _children(proc.pid)
         assert len(kids) >= 3  # fleet, collector, dashboard
         proc.send_signal(stop)
