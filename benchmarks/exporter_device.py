@@ -80,6 +80,11 @@ def rss_kib(pid: int) -> dict[str, int]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Scraper:
     """Keeps one HTTP/1.1 connection to the exporter."""
 
@@ -283,6 +288,9 @@ def main() -> int:
         s = Scraper(port)
         result["exporter_scrape"] = scrape_bench(s, args.scrapes)
         result["rss_after_kib"] = rss_kib(exporter.pid)
+        c0, t0 = cpu_seconds(exporter.pid), time.monotonic()
+        time.sleep(10.0)
+        result["idle_cpu_percent"] = 100 * (cpu_seconds(exporter.pid) - c0) / (time.monotonic() - t0)
         result["nvidia_smi"] = smi_bench(args.smi_runs)
         smi = result["nvidia_smi"]
         if isinstance(smi, dict) and "p50_ms" in smi:
@@ -310,6 +318,8 @@ def main() -> int:
     print("nvidia-smi:", {k: v for k, v in dict(result["nvidia_smi"]).items() if k != "fields"})  # type: ignore[call-overload]
     print("ratio p50 / p99 (nvidia-smi over exporter):", result.get("ratio_p50"), result.get("ratio_p99"))
     print("exporter RSS KiB idle / after:", result["rss_idle_kib"], result["rss_after_kib"])
+    print(f"exporter CPU while only sampling (fast 1 s, slow 1 s, GPM 0.5 s): {result['idle_cpu_percent']:.2f}% "
+          "of one core")
     return 0
 
 
