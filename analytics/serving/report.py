@@ -16,21 +16,17 @@ import polars as pl
 from gpufleet.analytics.cost.allocation import price_allocations
 from gpufleet.analytics.cost.pricing import Catalog
 from gpufleet.analytics.cost.report import price_map
+from gpufleet.analytics.serving.coverage import coverage_problem, e2e_counts_all
 from gpufleet.analytics.serving.efficiency import efficiency
 from gpufleet.analytics.serving.goodput import Estimate, Goodput, GoodputError, check_slos, goodput
 from gpufleet.analytics.serving.histograms import bucket_totals
 from gpufleet.analytics.serving.query import LABELS, ServingSource, Window
 from gpufleet.analytics.serving.series import goodput_series
 from gpufleet.analytics.slo.catalog import LATENCY
-from gpufleet.collectors.adapters.engines import FAMILIES
 
 __all__ = ["GroupGoodput", "ServingReport", "serving_report", "gpu_cost", "goodput_over_time"]
 
 GROUP = ["model", "engine"]
-# Canonical serving metric -> engines whose adapters map a family onto it.
-EXPOSED: dict[str, set[str]] = {}
-for _src, _dst, _scale, _engine, _extra in FAMILIES:
-    EXPOSED.setdefault(_dst, set()).add(_engine)
 E2E = LATENCY["e2e"].canonical
 QUEUE = LATENCY["queue"].canonical
 
@@ -126,9 +122,12 @@ def _name(group: Mapping[str, object]) -> str:
     return " ".join(f"{k}={v}" for k, v in group.items())
 
 
-def _requests(hists: Mapping[str, tuple[list[float], list[float]]]) -> float | None:
-    e2e = hists.get("e2e")
-    return e2e[1][-1] if e2e else None
+def _engines(frame: pl.DataFrame, keys: list[str]) -> dict[tuple[object, ...], set[str]]:
+    """Engines seen per group in ``frame`` (rows with no engine label are left out)."""
+    if frame.height == 0:
+        return {}
+    agg = frame.group_by(keys).agg(_e=pl.col("engine").drop_nulls().unique())
+    return {tuple(r[:-1]): set(r[-1]) for r in agg.iter_rows()}
 
 
 def _select(df: pl.DataFrame, selector: Mapping[str, str]) -> pl.DataFrame:
@@ -161,8 +160,8 @@ def serving_report(src: ServingSource, length: dt.timedelta, slos: Mapping[str, 
     metrics = {key: LATENCY[key].canonical for key in {*slos, "e2e"}}
     buckets = _select(src.buckets(w, [*metrics.values(), QUEUE]), sel)
     by_metric = {m: bucket_totals(buckets.filter(pl.col("metric") == m), keys) for m in {*metrics.values(), QUEUE}}
-    engines = {tuple(r[:-1]): set(r[-1]) for r in
-               counters.group_by(keys).agg(_e=pl.col("engine").unique()).iter_rows()} if counters.height else {}
+    engines = _engines(counters, keys)
+    observed = {m: _engines(buckets.filter(pl.col("metric") == m), keys) for m in set(metrics.values())}
     eff = efficiency(counters, gauges, by_metric[QUEUE], w.seconds, kv_threshold=kv_threshold, by=keys)
     cost, notes = gpu_cost(_select(src.gpu_time(w), sel), catalog, src.prices(), keys)
     if w.rollup_until is not None:
@@ -177,16 +176,15 @@ def serving_report(src: ServingSource, length: dt.timedelta, slos: Mapping[str, 
         group = {k: None if v is None else str(v) for k, v in zip(keys, key, strict=True)}
         hists = {k: by_metric[metrics[k]][key] for k in metrics if key in by_metric[metrics[k]]}
         c = costs.get(tuple(group.values()))
-        lacking = sorted(e for e in engines.get(key, set()) if e is not None)
-        missing = [(k, e) for k in slos if k not in hists for e in lacking
-                   if e not in EXPOSED.get(LATENCY[k].canonical, ())]
-        if missing:
-            k, e = missing[0]
-            results.append(GroupGoodput(group, None, f"SLO {k}<={slos[k]:g}s: {e} exposes no "
-                                        f"{LATENCY[k].description} histogram; choose SLOs it has"))
+        present = engines.get(key, set()) | {e for m in metrics.values() for e in observed[m].get(key, ())}
+        seen = {k: observed[metrics[k]].get(key, set()) for k in metrics}
+        problem = coverage_problem(slos, seen, present)
+        if problem:
+            results.append(GroupGoodput(group, None, problem))
             continue
+        e2e = hists.get("e2e") if e2e_counts_all(seen, present) else None
         try:
-            g = goodput(hists, slos, window_s=w.seconds, requests=_requests(hists),
+            g = goodput(hists, slos, window_s=w.seconds, requests=e2e[1][-1] if e2e else None,
                         gpus=c["gpu_seconds"] / w.seconds if c else None, cost_usd=c["cost_usd"] if c else None,
                         estimate=estimate)
             results.append(GroupGoodput(group, g))

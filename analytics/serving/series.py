@@ -12,6 +12,7 @@ from typing import cast
 
 import polars as pl
 
+from gpufleet.analytics.serving.coverage import coverage_problem, e2e_counts_all
 from gpufleet.analytics.serving.goodput import Estimate, GoodputError, check_slos, goodput
 from gpufleet.analytics.serving.histograms import bucket_totals
 from gpufleet.analytics.slo.catalog import LATENCY
@@ -37,6 +38,11 @@ def goodput_series(buckets: pl.DataFrame, slos: Mapping[str, float], seconds: Ma
     keys = list(by)
     metrics = {key: LATENCY[key].canonical for key in {*slos, "e2e"}}
     per_metric = {m: bucket_totals(buckets.filter(pl.col("metric") == m), [*keys, "t"]) for m in set(metrics.values())}
+    observed: dict[str, dict[tuple[object, ...], set[str]]] = {m: {} for m in set(metrics.values())}
+    if "engine" in buckets.columns and buckets.height:
+        for r in buckets.group_by([*keys, "t", "metric"]).agg(_e=pl.col("engine").drop_nulls().unique()).iter_rows():
+            if r[-2] in observed:
+                observed[r[-2]][tuple(r[:-2])] = set(r[-1])
     steps = sorted({k for h in per_metric.values() for k in h}, key=lambda k: tuple(str(x) for x in k))
     rows = []
     for step in steps:
@@ -44,10 +50,15 @@ def goodput_series(buckets: pl.DataFrame, slos: Mapping[str, float], seconds: Ma
         hists = {k: per_metric[metrics[k]][step] for k in metrics if step in per_metric[metrics[k]]}
         secs = seconds.get(cast(dt.datetime, t))
         row: dict[str, object] = {**dict(zip(keys, group, strict=True)), "t": t, "seconds": secs}
+        seen = {k: observed[metrics[k]].get(step, set()) for k in metrics}
+        present = set().union(*seen.values())
         try:
             if not secs or secs <= 0:
                 raise GoodputError(f"step {t} covers no time")
-            e2e = hists.get("e2e")
+            problem = coverage_problem(slos, seen, present)
+            if problem:
+                raise GoodputError(problem)
+            e2e = hists.get("e2e") if e2e_counts_all(seen, present) else None
             g = goodput(hists, slos, window_s=secs, requests=e2e[1][-1] if e2e else None, estimate=estimate)
             row.update(requests=g.requests, requests_per_s=g.request_rps, goodput_rps=g.goodput_rps,
                        goodput_rps_lower=g.rps("lower"), goodput_rps_upper=g.rps("upper"),

@@ -189,7 +189,7 @@ def _sglang(finished: float, aborted: float, prompt: float, cached: float, ttft:
         lines += [f"# TYPE {name} counter", f"{name}{{{lab}}} {v}"]
     lines.append("# TYPE sglang:time_to_first_token_seconds histogram")
     lines += [f'sglang:time_to_first_token_seconds_bucket{{{lab},le="{b}"}} {c}'
-              for b, c in zip(["0.5", "+Inf"], ttft, strict=True)]
+              for b, c in zip(["1.0", "+Inf"], ttft, strict=True)]
     lines += [f"sglang:time_to_first_token_seconds_sum{{{lab}}} 1", f"sglang:time_to_first_token_seconds_count{{{lab}}} "
               f"{ttft[-1]}"]
     return "\n".join(lines) + "\n"
@@ -202,15 +202,15 @@ def test_sglang_counts_finished_once_and_has_no_tpot(tmp_path):
         ingest(writer, [Scrape(target, T0, _sglang(100, 5, 1000, 100, [50, 100]), 60.0),
                         Scrape(target, T0 + 60, _sglang(220, 11, 4000, 700, [140, 220]), 60.0)])
     with open_readonly(path) as con:
-        rep = serving_report(ServingSource(con), dt.timedelta(hours=1), {"ttft": 0.5, "tpot": 0.1}, load_catalog())
-        only_ttft = serving_report(ServingSource(con), dt.timedelta(hours=1), {"ttft": 0.5}, load_catalog())
+        rep = serving_report(ServingSource(con), dt.timedelta(hours=1), {"ttft": 1.0, "tpot": 0.1}, load_catalog())
+        only_ttft = serving_report(ServingSource(con), dt.timedelta(hours=1), {"ttft": 1.0}, load_catalog())
     [row] = rep.efficiency.to_dicts()
     assert row["engine"] == "sglang"
     assert row["requests_per_s"] == pytest.approx(120 / 60)  # finished already includes the 6 aborted
     assert row["prefix_cache_hit_rate"] == pytest.approx(600 / 3000)
     assert row["prefix_cache_basis"] == "prompt_tokens"
     [g] = rep.goodput
-    assert g.result is None and g.error is not None and "sglang exposes no time per output token" in g.error
+    assert g.result is None and g.error is not None and "sglang has no time per output token" in g.error
     [g1] = only_ttft.goodput
     assert g1.result is not None and g1.result.goodput_rps == pytest.approx(90 / 60)
 
@@ -245,3 +245,24 @@ def test_long_window_reads_hourly_rollups_past_raw_retention(trimmed_store, leng
     [row] = rep.efficiency.to_dicts()
     assert row["prompt_tokens_per_s"] == pytest.approx(10 * requests / seconds)
     assert any("hourly rollups" in n for n in rep.notes) is (seconds > 2 * 3600)
+
+
+def test_group_mixing_engines_refuses_an_slo_one_engine_lacks(tmp_path):
+    path = tmp_path / "mixed.duckdb"
+    sg = Target("sglang-0:30000", {"namespace": "shared", "pod": "sglang-0"})
+    vl = Target("vllm-0:8000", {"namespace": "shared", "pod": "vllm-0"})
+    with StoreWriter(path) as writer:
+        for i, (ttft, tpot, prompt, kv) in enumerate(SCRAPES[:2]):
+            ingest(writer, [Scrape(vl, T0 + 60 * i, _scrape(ttft, tpot, prompt, kv), 60.0),
+                            Scrape(sg, T0 + 60 * i, _sglang(100 + 60 * i, 0, 1000, 100, [50 + 30 * i, 100 + 60 * i]),
+                                   60.0)])
+    with open_readonly(path) as con:
+        both = serving_report(ServingSource(con), dt.timedelta(hours=1), {"ttft": 1.0, "tpot": 0.1}, load_catalog(),
+                              by=["namespace"])
+        ttft = serving_report(ServingSource(con), dt.timedelta(hours=1), {"ttft": 1.0}, load_catalog(),
+                              by=["namespace"])
+    [g] = both.goodput
+    assert g.result is None and g.error is not None and "group by model or --match engine" in g.error
+    [t] = ttft.goodput  # both engines observe TTFT: one histogram over the bucket bounds they share (1.0, +Inf)
+    assert t.result is not None and t.result.requests == 40 + 60
+    assert t.result.goodput_rps == pytest.approx((30 + 30) / 60)
