@@ -15,6 +15,9 @@ Histograms (:mod:`.histograms`, pure):
     ``bucket_totals(buckets, by)`` (bucket increases -> cumulative histogram per group),
     ``histogram_quantile(q, bounds, cumulative)``.
 
+Coverage (:mod:`.coverage`, pure): ``coverage_problem(slos, observed, present)`` says why a group whose
+engines do not all observe every SLO gets no goodput; ``e2e_counts_all`` whether e2e counts its requests.
+
 Efficiency (:mod:`.efficiency`, pure over polars frames):
     ``efficiency(counters, gauges, queue, window_s)`` -> one row per model and engine with the columns of
     ``COLUMNS``; also ``token_rates``, ``kv_pressure``, ``concurrency``, ``queueing``.
@@ -31,6 +34,7 @@ What histograms can and cannot tell is documented in docs/serving.md.
 
 from __future__ import annotations
 
+from gpufleet.analytics.serving.coverage import coverage_problem, e2e_counts_all
 from gpufleet.analytics.serving.efficiency import COLUMNS, concurrency, efficiency, kv_pressure, queueing, token_rates
 from gpufleet.analytics.serving.goodput import (
     ESTIMATES,
@@ -51,6 +55,7 @@ from gpufleet.analytics.serving.report import GroupGoodput, ServingReport, goodp
 from gpufleet.analytics.serving.series import goodput_series
 
 __all__ = [
+    "coverage_problem", "e2e_counts_all",
     "COLUMNS", "concurrency", "efficiency", "kv_pressure", "queueing", "token_rates",
     "ESTIMATES", "Estimate", "Goodput", "GoodputError", "JointFraction", "Marginal", "check_slos", "goodput",
     "joint_fraction", "marginal", "parse_slos",
