@@ -3,7 +3,9 @@
 Each input is a fixture (or a slice of one) with random byte-level mutations: flips, inserted
 special characters (braces, quotes, backslashes, ``#``, newlines, spaces), deleted or duplicated
 spans, and spliced lines from another fixture. The parser must never raise; every reported error
-must name a line number inside the input. Prints the number of inputs run.
+must name a line number inside the input; and the bulk reading of simple runs must give exactly
+what reading every line on its own gives (families, types, samples, errors). Prints the number
+of inputs run.
 
     python benchmarks/parser_fuzz.py [--inputs 100000] [--seed 1]
 """
@@ -14,7 +16,7 @@ import argparse
 import random
 from pathlib import Path
 
-from gpufleet.collectors.exposition import parse
+from gpufleet.collectors.exposition import ParseResult, parse
 
 SPECIAL = list('{}"\\#=, \n\t') + ["# EOF\n", "# TYPE x histogram\n", "+Inf", "NaN", " # {a=\"1\"} 1 2",
                                    "_created", "le=", "\u00e9", "\x00"]
@@ -45,6 +47,12 @@ def mutate(rng: random.Random, text: str, other: str) -> str:
     return text
 
 
+def _digest(result: ParseResult) -> str:
+    """Everything a parse result says, NaN-safe (NaN != NaN would make equal results differ)."""
+    fams = [(f.name, f.type, f.help, f.unit, f.samples) for f in result.families.values()]
+    return repr((fams, result.errors, result.openmetrics))
+
+
 def main() -> int:
     """Run the fuzz loop; exit non-zero on the first crash or out-of-range line number."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -67,8 +75,11 @@ def main() -> int:
             if not 0 <= e.line <= nlines:
                 print(f"input {i}: error line {e.line} outside 1..{nlines}: {e}")
                 return 1
+        if _digest(result) != _digest(parse(text, bulk=False)):
+            print(f"input {i}: bulk and line-by-line parses differ\n{text!r}")
+            return 1
         errors += len(result.errors)
-    print(f"inputs: {args.inputs:,}; crashes: 0; bad lines reported: {errors:,}")
+    print(f"inputs: {args.inputs:,}; crashes: 0; bulk/line-by-line differences: 0; bad lines reported: {errors:,}")
     return 0
 
 

@@ -6,10 +6,14 @@ payload still parses. Samples without a ``# TYPE`` are ``untyped`` families of t
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
+import operator
 import re
+from collections.abc import Iterable
 
-from gpufleet.core.samples import Exemplar, MetricFamily, ParseError, Sample
+from gpufleet.core.samples import Exemplar, Labels, MetricFamily, ParseError, Sample
 
 __all__ = ["parse", "ParseResult", "family_name_of"]
 
@@ -139,8 +143,9 @@ _PAIR_FIND = re.compile(
 
 
 def clear_cache() -> None:
-    """Forget every remembered label body (used by benchmarks to measure a cold parse)."""
+    """Forget every remembered label body and sample key (used by benchmarks to measure a cold parse)."""
     _LABEL_CACHE.clear()
+    _KEY_CACHE.clear()
 
 
 def _fast_labels(body: str) -> tuple[tuple[str, str], ...] | None:
@@ -251,78 +256,218 @@ def _parse_exemplar(text: str) -> Exemplar:
     return Exemplar(tuple(sorted(labels.items())), parse_value(parts[0]), ts)
 
 
-def parse(text: str, *, openmetrics: bool | None = None) -> ParseResult:
-    """Parse an exposition payload. ``openmetrics=None`` detects the format by ``# EOF``."""
+# Comment lines split a payload into runs of sample lines. A run is first read whole by one
+# multi-line regex (the common shape: no exemplar, no ``_`` in numbers, no stray braces); when
+# every line of the run matched and every label body and number converts, the run is done
+# without a Python-level step per line. Anything else re-reads the run line by line, exactly.
+_NAME = operator.itemgetter(0)
+_RUN_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^{}#\n]*)\})?[ \t]+([^\s_]+)(?:[ \t]+([^\s_]+))?[ \t]*$",
+                       re.M)
+
+
+def parse(text: str, *, openmetrics: bool | None = None, bulk: bool = True) -> ParseResult:
+    """Parse an exposition payload. ``openmetrics=None`` detects the format by ``# EOF``.
+
+    ``bulk=False`` reads every line on its own: the same result, slower (for differential tests).
+    """
     result = ParseResult()
     if openmetrics is None:
         openmetrics = text.rstrip().endswith("# EOF")
     result.openmetrics = openmetrics
     if "\r" in text:
         text = text.replace("\r\n", "\n")
-    types: dict[str, str] = {}
-    families = result.families
-    errors = result.errors
-    seen_eof = False
-    family_of: dict[str, str] = {}
-    fast = _FAST_LINE.match
-    cache_get = _LABEL_CACHE.get
-    miss = _MISS
-    new_sample = tuple.__new__
-    ts_scale = 1.0 if openmetrics else 0.001
-    fam_name = ""
-    fam_samples: list[Sample] = []
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        if not line:
-            continue
-        if seen_eof:
-            if line.strip():
-                errors.append(ParseError(lineno, line, "content after '# EOF'"))
-            continue
-        if line[0] == "#":
-            if line.rstrip() == "# EOF":
-                seen_eof = True
-            else:
-                fam_name = ""
-                _header(line, lineno, result, types, family_of)
-            continue
-        m = fast(line)
-        sample: Sample | None = None
-        if m is not None:
-            name, body, value_text, ts_text = m.groups()
-            labels = () if body is None else cache_get(body, miss)
-            if labels is miss:
-                labels = _fast_labels(body)
-            if labels is not None and "_" not in value_text:
-                try:
-                    value = float(value_text)
-                    ts = None if ts_text is None else _timestamp(ts_text) * ts_scale
-                    sample = new_sample(Sample, (name, labels, value, ts, None))
-                except ValueError:
-                    sample = None
-        if sample is None:
-            if not line.strip():
-                continue
-            try:
-                name, labels_d, value, ts, exemplar = _parse_sample_line(line, openmetrics)
-            except ValueError as exc:
-                errors.append(ParseError(lineno, line, str(exc)))
-                continue
-            sample = Sample(name, tuple(sorted(labels_d.items())), value, ts, exemplar)
-        if name == fam_name:
-            fam_samples.append(sample)
-            continue
-        known = family_of.get(name)
+    reader = _Reader(result, openmetrics, bulk)
+    n = len(text)
+    pos = 0
+    lineno = 1
+    find = text.find
+    while pos < n:
+        # the next comment line: at ``pos`` itself or after a newline
+        start = pos if text.startswith("#", pos) else find("\n#", pos)
+        if start < 0:
+            break
+        if start != pos:
+            start += 1
+            run = text[pos:start]
+            reader.run(run, lineno)
+            lineno += run.count("\n")
+        end = find("\n", start)
+        if end < 0:
+            end = n
+        reader.comment(text[start:end], lineno)
+        lineno += 1
+        pos = end + 1
+    if pos < n:
+        reader.run(text[pos:], lineno)
+    if openmetrics and not reader.seen_eof:
+        result.errors.append(ParseError(0, "", "OpenMetrics payload does not end with '# EOF'"))
+    return result
+
+
+_new_sample = functools.partial(tuple.__new__, Sample)
+
+# ``name{labels}`` (with the spaces before the value) -> (name, sorted labels), or None when the
+# key needs the exact parser; a scrape repeats its series, so most keys are found here.
+_KEY_CACHE: dict[str, tuple[str, Labels] | None] = {}
+_KEY = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^{}#\n]*)\})?[ \t]*")
+
+
+def _resolve_key(key: str) -> tuple[str, Labels] | None:
+    """Name and labels of a sample key, remembered (None too, for a key the fast path cannot take)."""
+    m = _KEY.fullmatch(key)
+    found: tuple[str, Labels] | None = None
+    if m is not None:
+        name, body = m.groups()
+        labels = () if body is None else _fast_labels(body)
+        found = None if labels is None else (name, labels)
+    if len(_KEY_CACHE) >= _LABEL_CACHE_MAX:
+        _KEY_CACHE.clear()
+    _KEY_CACHE[key] = found
+    return found
+
+
+class _Reader:
+    """Parsing state across the runs of sample lines of one payload."""
+
+    __slots__ = ("result", "openmetrics", "bulk", "ts_scale", "types", "family_of", "seen_eof", "fam_name",
+                 "fam_samples")
+
+    def __init__(self, result: ParseResult, openmetrics: bool, bulk: bool) -> None:
+        self.result = result
+        self.openmetrics = openmetrics
+        self.bulk = bulk
+        self.ts_scale = 1.0 if openmetrics else 0.001
+        self.types: dict[str, str] = {}
+        self.family_of: dict[str, str] = {}
+        self.seen_eof = False
+        self.fam_name = ""
+        self.fam_samples: list[Sample] = []
+
+    def comment(self, line: str, lineno: int) -> None:
+        """A line starting with ``#``: a header, ``# EOF`` or a plain comment."""
+        if self.seen_eof:
+            self.result.errors.append(ParseError(lineno, line, "content after '# EOF'"))
+        elif line.rstrip() == "# EOF":
+            self.seen_eof = True
+        else:
+            self.fam_name = ""
+            _header(line, lineno, self.result, self.types, self.family_of)
+
+    def run(self, run: str, first_lineno: int) -> None:
+        """Add the samples of a run of lines that holds no comment line."""
+        whole = self._whole(run) if self.bulk and not self.seen_eof else None
+        if whole is not None:
+            for name, group in itertools.groupby(whole, key=_NAME):
+                self._family(name).extend(group)
+            return
+        for sample in self._by_line(run, first_lineno):
+            self._family(sample.name).append(sample)
+
+    def _family(self, name: str) -> list[Sample]:
+        """The sample list of the family that sample ``name`` belongs to."""
+        if name == self.fam_name:
+            return self.fam_samples
+        known = self.family_of.get(name)
         if known is None:
-            known = family_of[name] = family_name_of(name, types)
+            known = self.family_of[name] = family_name_of(name, self.types)
+        families = self.result.families
         fam = families.get(known)
         if fam is None:
             fam = families[known] = MetricFamily(known)
-        fam_name = name
-        fam_samples = fam.samples
-        fam_samples.append(sample)
-    if openmetrics and not seen_eof:
-        errors.append(ParseError(0, "", "OpenMetrics payload does not end with '# EOF'"))
-    return result
+        self.fam_name = name
+        self.fam_samples = fam.samples
+        return fam.samples
+
+    def _whole(self, run: str) -> list[Sample] | None:
+        """The run's samples without a Python step per line, or None when a line needs the exact parser."""
+        lines = run.split("\n")
+        if not lines[-1]:
+            lines.pop()
+        if not lines:
+            return None
+        # ``name{labels} value``: the part before the last space, looked up whole in the key cache
+        keys, _, value_texts = zip(*map(str.rpartition, lines, itertools.repeat(" ")), strict=True)
+        resolved = list(map(_KEY_CACHE.get, keys))
+        if None in resolved:
+            for i, key in enumerate(keys):
+                if resolved[i] is None and (found := _resolve_key(key)) is not None:
+                    resolved[i] = found
+            if None in resolved:  # a timestamp, an exemplar or a bad line: read the run by regex
+                return self._by_regex(run)
+        if "_" in "".join(value_texts):  # Python's float() accepts 1_000; the formats do not
+            return None
+        try:
+            values = list(map(float, value_texts))
+        except ValueError:
+            return None
+        names, labels = zip(*resolved, strict=True)
+        return list(map(_new_sample, zip(names, labels, values, itertools.repeat(None), itertools.repeat(None))))
+
+    def _by_regex(self, run: str) -> list[Sample] | None:
+        """The run's samples by one regex pass (timestamps allowed), or None when a line needs the exact parser."""
+        found = _RUN_LINE.findall(run)
+        lines = run.count("\n") + (0 if run.endswith("\n") else 1)
+        if len(found) != lines or not found:
+            return None
+        names, bodies, value_texts, ts_texts = zip(*found, strict=True)
+        labels = list(map(_LABEL_CACHE.get, bodies))
+        if None in labels:  # label bodies not seen yet (or that need the exact parser)
+            for i, body in enumerate(bodies):
+                if labels[i] is None:
+                    labels[i] = _fast_labels(body)
+                    if labels[i] is None:
+                        return None
+        try:
+            values = list(map(float, value_texts))
+            if any(ts_texts):
+                scale = self.ts_scale
+                stamps: Iterable[float | None] = [_timestamp(t) * scale if t else None for t in ts_texts]
+            else:
+                stamps = itertools.repeat(None)
+        except ValueError:
+            return None
+        return list(map(_new_sample, zip(names, labels, values, stamps, itertools.repeat(None))))
+
+    def _by_line(self, run: str, first_lineno: int) -> list[Sample]:
+        """The run's samples line by line; bad lines are reported and skipped."""
+        errors = self.result.errors
+        out: list[Sample] = []
+        fast = _FAST_LINE.match
+        cache_get = _LABEL_CACHE.get
+        miss = _MISS
+        ts_scale = self.ts_scale
+        for lineno, line in enumerate(run.split("\n"), start=first_lineno):
+            if not line:
+                continue
+            if self.seen_eof:
+                if line.strip():
+                    errors.append(ParseError(lineno, line, "content after '# EOF'"))
+                continue
+            m = fast(line)
+            sample: Sample | None = None
+            if m is not None:
+                name, body, value_text, ts_text = m.groups()
+                labels = () if body is None else cache_get(body, miss)
+                if labels is miss:
+                    labels = _fast_labels(body)
+                if labels is not None and "_" not in value_text:
+                    try:
+                        value = float(value_text)
+                        ts = None if ts_text is None else _timestamp(ts_text) * ts_scale
+                        sample = Sample(name, labels, value, ts, None)  # type: ignore[arg-type]
+                    except ValueError:
+                        sample = None
+            if sample is None:
+                if not line.strip():
+                    continue
+                try:
+                    name, labels_d, value, ts, exemplar = _parse_sample_line(line, self.openmetrics)
+                except ValueError as exc:
+                    errors.append(ParseError(lineno, line, str(exc)))
+                    continue
+                sample = Sample(name, tuple(sorted(labels_d.items())), value, ts, exemplar)
+            out.append(sample)
+        return out
 
 
 def _timestamp(text: str) -> float:

@@ -130,3 +130,42 @@ def test_any_label_values_round_trip(labels, value):
 def test_no_input_crashes_the_parser(text):
     r = parse(text)
     assert isinstance(r.errors, list)
+
+
+def _digest(r):
+    return repr(([(f.name, f.type, f.help, f.unit, f.samples) for f in r.families.values()], r.errors, r.openmetrics))
+
+
+@pytest.mark.parametrize("text", [
+    'a{x="1"} 1\na{x="2"} 2\n',  # the common shape
+    'a{x="1"} 1 1700000000000\na 2\n',  # a timestamp: the run is read by regex
+    "a 1_000\na 2\n",  # an underscore in a number is an error, and the other line still parses
+    "a 1\n\na 2\n   \na 3\n",  # blank and whitespace-only lines
+    'a{x="a b"} 1\na{x="b 1"}\n',  # a space inside a label value; a line without a value
+    'a{x="1"}\t1\na  2\na\t \t3\n',  # tabs and runs of spaces before the value
+    'a{x="\\"q\\" {b}"} 1\n',  # escapes and braces inside a label value
+    "# TYPE h histogram\nh_bucket{le=\"1\"} 1 # {t=\"x\"} 0.5 1.0\nh_bucket{le=\"+Inf\"} 2\n# EOF\n",
+    "a 1\n# EOF\na 2\n",  # content after # EOF
+    "a infinity\na -Inf\na NaN\na 1e3\na 0x10\n",
+    'a{x="1",x="2"} 1\na{1x="2"} 1\n',  # duplicate and invalid label names
+    "a 1 2 3\n#\n# HELP a text\\nmore\na 4",  # too many fields; a bare '#'; no final newline
+])
+def test_bulk_reading_equals_reading_line_by_line(text):
+    assert _digest(parse(text)) == _digest(parse(text, bulk=False))
+
+
+line_shape = st.builds(
+    lambda name, labels, value, ts: f"{name}{labels} {value}{ts}",
+    st.sampled_from(["a", "a_total", "b:c", "a_bucket", "1bad"]),
+    st.sampled_from(["", "{}", '{x="1"}', '{x="1",le="+Inf"}', '{x="a b"}', '{x="\\"q\\""}', '{x=1}', "{"]),
+    st.sampled_from(["1", "-2.5", "+Inf", "NaN", "1_0", "x", "1e400", "0.1"]),
+    st.sampled_from(["", " 1700000000000", " x", " # {a=\"1\"} 1"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(line_shape, st.sampled_from(["", "# TYPE a counter", "# TYPE a_bucket gauge", "# EOF",
+                                                         "  "])), max_size=30))
+def test_bulk_and_line_by_line_agree_on_mixed_lines(lines):
+    text = "\n".join(lines)
+    assert _digest(parse(text)) == _digest(parse(text, bulk=False))
