@@ -143,8 +143,10 @@ def serving_report(src: ServingSource, length: dt.timedelta, slos: Mapping[str, 
 
     ``by`` lists labels of :data:`LABELS` (default model and engine); ``selector`` keeps only series whose
     labels equal the given values (an SLO's selector). The completed-request count behind goodput is the
-    e2e histogram's count when stored, else the largest count among the SLO histograms. Errors (a bad SLO
-    for a group's buckets, no histogram, no price) are kept per group; they never stop the others.
+    e2e histogram's count when every engine of the group observes it, else the largest count among the SLO
+    histograms; a group whose engines do not all observe every SLO gets no goodput (see :mod:`.coverage`).
+    Errors (a bad SLO for a group's buckets, no histogram, no price) are kept per group; they never stop
+    the others.
     """
     check_slos(slos)
     keys = list(by)
