@@ -163,7 +163,8 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
         db: Annotated[Path, typer.Option("--db", help="DuckDB store file", envvar="GPUFLEET_DB")],
         window: Annotated[str, typer.Option("--window", help="window ending at the newest data: 1d, 12h, 7d")] = "1d",
         slo: Annotated[list[str] | None, typer.Option(
-            "--slo", help="latency SLO KEY=SECONDS (ttft, tpot, e2e, queue); repeat for several")] = None,
+            "--slo", help="latency SLO KEY=SECONDS (ttft, tpot, e2e, queue); repeat for several "
+            "[default: ttft=2 tpot=0.2]")] = None,
         estimate: Annotated[str, typer.Option(
             help="goodput reported with several SLOs: lower, independent or upper")] = "lower",
         kv_threshold: Annotated[float, typer.Option(help="KV-cache usage counted as pressure")] = 0.9,
@@ -186,6 +187,8 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
             raise _fail(f"--estimate {estimate!r}: use one of {', '.join(ESTIMATES)}")
         if not db.exists():
             raise _fail(f"--db {db}: no such store file")
+        if not 0 < kv_threshold <= 1:
+            raise _fail(f"--kv-threshold {kv_threshold:g}: use a KV-cache usage ratio in (0, 1], e.g. 0.9")
         if by not in BY:
             raise _fail(f"--by {by!r}: use one of {', '.join(BY)}")
         try:

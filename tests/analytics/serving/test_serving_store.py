@@ -157,6 +157,7 @@ def test_cli_by_namespace_and_match(store, capsys):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--by", "gpu"], "--by 'gpu'"),
+    (["--kv-threshold", "90"], "--kv-threshold 90"),
     (["--match", "colour=red"], "--match 'colour=red'"),
     (["--slo", "itl=0.1"], "token gaps"),
     (["--slo", "ttft"], "KEY=SECONDS"),
