@@ -37,10 +37,12 @@ def _hour_ceil(t: dt.datetime) -> dt.datetime:
 
 @dataclass(frozen=True)
 class Window:
-    """``(start, end]`` in UTC (naive, as stored); ``covered_from``: ``start`` or the first data, when later.
+    """``(start, end]`` in UTC (naive, as stored) and ``covered_from``, where its deltas begin.
 
-    ``seconds`` is ``end - covered_from``: the time the window's deltas account for. ``rollup_until``
-    is set when hours before it come from the hourly rollups (``raw_from`` is the oldest raw sample).
+    ``covered_from`` is the last scrape at or before ``start`` (the first delta after ``start`` covers
+    the time since then), or the first data when the store begins later. ``seconds`` is
+    ``end - covered_from``. ``rollup_until`` is set when hours before it come from the hourly rollups
+    (``raw_from`` is the oldest raw sample).
     """
 
     start: dt.datetime
@@ -87,7 +89,12 @@ class ServingSource:
                              "engine (vLLM, SGLang, TGI, Triton) first")
         start = newest - length
         if start >= raw_from:
-            return Window(start, newest, start, raw_from)
+            # Deltas cover the interval since the previous scrape: a window starting between two scrapes
+            # really starts at the earlier one (else a window shorter than the scrape interval over-rates).
+            rows = self.con.execute(
+                "SELECT max(c.ts) FROM counters c JOIN series s USING (series_id) WHERE s.metric LIKE ? AND c.ts <= ?",
+                [SERVING + "%", start]).fetchall()
+            return Window(start, newest, rows[0][0] or start, raw_from)
         cut = raw_from.replace(minute=0, second=0, microsecond=0)
         rolled_from, _ = self._range("counters_1h")
         if rolled_from is None or rolled_from >= cut:

@@ -267,3 +267,16 @@ def test_group_mixing_engines_refuses_an_slo_one_engine_lacks(tmp_path):
     [t] = ttft.goodput  # both engines observe TTFT: one histogram over the bucket bounds they share (1.0, +Inf)
     assert t.result is not None and t.result.requests == 40 + 60
     assert t.result.goodput_rps == pytest.approx((30 + 30) / 60)
+
+
+@pytest.mark.parametrize(("length", "seconds", "requests"), [
+    (dt.timedelta(minutes=5), 600, 10),     # shorter than the 10-min scrape interval: one whole interval
+    (dt.timedelta(minutes=25), 1800, 30),   # starts between scrapes: back to the scrape before
+])
+def test_window_starting_between_scrapes(trimmed_store, length, seconds, requests):
+    with open_readonly(trimmed_store) as con:
+        rep = serving_report(ServingSource(con), length, {"ttft": 1.0}, load_catalog())
+    assert rep.window.seconds == seconds
+    [g] = rep.goodput
+    assert g.result is not None and g.result.requests == requests
+    assert g.result.request_rps == pytest.approx(requests / seconds)
