@@ -8,7 +8,6 @@ import polars as pl
 import streamlit as st  # noqa: TID251
 
 from gpufleet.analytics.capacity.erlang import servers_for_slo
-from gpufleet.analytics.capacity.forecast import forecast_series
 from gpufleet.dashboards import cached
 from gpufleet.dashboards.context import Context
 from gpufleet.dashboards.views.common import plotly_ready
@@ -23,8 +22,7 @@ def _forecast(ctx: Context) -> float | None:
                 icon=":material/filter_alt_off:")
         return None
     horizon = st.slider("Forecast horizon (hours)", 6, 168, 24, key="cap_horizon")
-    season = 24 if hist.height >= 48 else max(2, hist.height // 2)
-    res = forecast_series(hist["requests"].to_numpy(), horizon, season=season, level=0.9)
+    res = cached.forecast(ctx.db, ctx.mtime, ctx.start, ctx.end, ctx.filters.opt("model"), horizon)
     fc = res.forecast
     last = hist["ts"].max()
     future = pl.DataFrame({"ts": [last + timedelta(hours=i + 1) for i in range(horizon)],  # type: ignore[operator]
@@ -45,6 +43,10 @@ def _forecast(ctx: Context) -> float | None:
         fig.add_scatter(x=future["ts"].to_list(), y=future["mean"].to_list(), name="forecast")
         fig.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, height=320)
         st.plotly_chart(fig, width="stretch")
+    model, base = res.backtest(fc.method), res.backtest("seasonal_naive")
+    if model is not None and base is not None and fc.method != "seasonal_naive":
+        st.caption(f"Backtest over the last {model.origins} day(s): MASE {model.mase} vs {base.mase} for seasonal "
+                   f"naive (MAPE {model.mape_pct}% vs {base.mape_pct}%).")
     if res.message:
         st.caption(res.message)
     return peak / 3600

@@ -95,5 +95,7 @@ def render(ctx: Context) -> None:
     _whatif(ctx)
     _energy(ctx)
     st.subheader("FOCUS export")
-    st.download_button("Download FOCUS 1.2 CSV", cached.focus(ctx.db, ctx.mtime, ctx.start, ctx.end),
+    # built when the button is pressed, not on every render of the page
+    db, mtime, start, end = ctx.db, ctx.mtime, ctx.start, ctx.end
+    st.download_button("Download FOCUS 1.2 CSV", lambda: cached.focus(db, mtime, start, end),
                        file_name="gpufleet-focus.csv", mime="text/csv", key="focus_dl")
