@@ -268,14 +268,19 @@ class GpuCollector:
         # XID counters survive a lost GPU: they are the exporter's memory of what happened.
         by_uuid = {s.identity.uuid: s.identity for s in snap.gpus}
         m = metric("gpufleet_gpu_xid_errors_total")
+        seen_m = metric("gpufleet_gpu_xid_last_seen_timestamp_seconds")
         for uuid, per in snap.xids.items():
             known = by_uuid.get(uuid)
             if known is None:
                 continue
             pn, pd = self._prefixes(known)
+            seen = snap.xid_seen.get(uuid, {})
             for xid, n in sorted(per.items()):
+                labels = (("xid", str(xid)), ("severity", xid_info(xid).severity))
                 if native_on:
-                    nat.add(m.native, pn, (("xid", str(xid)), ("severity", xid_info(xid).severity)), n, m)
+                    nat.add(m.native, pn, labels, n, m)
+                    if xid in seen:
+                        nat.add(seen_m.native, pn, labels, seen[xid], seen_m)
                 if dcgm_on and m.dcgm:
                     dc.add(m.dcgm, pd, (("xid", str(xid)),), n, m)
         tail: list[Metric] = []

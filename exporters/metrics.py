@@ -24,6 +24,8 @@ EXTRA_METRICS: tuple[GpuMetric, ...] = (
               "Device memory held by a compute process, by pid."),
     GpuMetric("gpufleet_gpu_gpm_supported", None, "gauge", 1.0,
               "1 if the GPU exposes GPM profiling metrics through NVML (Hopper and newer)."),
+    GpuMetric("gpufleet_gpu_xid_last_seen_timestamp_seconds", None, "gauge", 1.0,
+              "Unix time an XID was last seen on the GPU, by code and severity."),
     GpuMetric("gpufleet_gpu_pod_allocation", None, "gauge", 1.0,
               "Share of the GPU (or GPU instance) allocated to a container: 1, or 1/N under time-slicing."),
 )

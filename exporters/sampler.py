@@ -36,7 +36,8 @@ class Sampler:
                  gpm_interval: float = 1.0, reinit_backoff: float = 10.0, xid_timeout: float = 1.0,
                  processes: bool = False, max_processes: int = 16,
                  on_xid: Callable[[XidEvent], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 wall: Callable[[], float] = time.time) -> None:
         if max_processes < 1:
             raise ValueError(f"max_processes must be at least 1, got {max_processes}")
         self.backend = backend
@@ -50,10 +51,12 @@ class Sampler:
         self.xid_timeout = xid_timeout
         self.clock = clock
         self.sleep = sleep
+        self.wall = wall
         self.gpus: list[GpuState] = []
         self.errors: dict[tuple[str, str], float] = {}
         self.xids: dict[str, dict[int, float]] = {}
         self.last_xid: dict[str, float] = {}
+        self.xid_seen: dict[str, dict[int, float]] = {}
         self.clock_events: dict[str, dict[str, float]] = {}
         self.reinits = 0
         self.driver_version = ""
@@ -286,11 +289,13 @@ class Sampler:
             self.count_error("xid_wait", exc)
             self.sleep(self.xid_timeout)
             return 0
+        now = self.wall()
         with self._lock:
             for ev in events:
                 per = self.xids.setdefault(ev.uuid, {})
                 per[ev.xid] = per.get(ev.xid, 0.0) + 1
                 self.last_xid[ev.uuid] = float(ev.xid)
+                self.xid_seen.setdefault(ev.uuid, {})[ev.xid] = now
         if self.on_xid is not None:
             for ev in events:
                 try:
@@ -319,8 +324,10 @@ class Sampler:
         with self._lock:
             errors = dict(self.errors)
             xids = {u: dict(v) for u, v in self.xids.items()}
+            seen = {u: dict(v) for u, v in self.xid_seen.items()}
+            last = dict(self.last_xid)
         gpus = [GpuState(s.identity, s.up, s.fast, s.slow, s.migs) for s in self.gpus]
-        return Snapshot(gpus, xids, dict(self.last_xid), {u: dict(v) for u, v in self.clock_events.items()},
+        return Snapshot(gpus, xids, last, seen, {u: dict(v) for u, v in self.clock_events.items()},
                         errors, float(self.reinits), dict(self.durations),
                         {k: now - v for k, v in self.finished.items()}, self.driver_version)
 

@@ -38,6 +38,7 @@ class Snapshot:
     gpus: list[GpuState]
     xids: dict[str, dict[int, float]] = field(default_factory=dict)
     last_xid: dict[str, float] = field(default_factory=dict)
+    xid_seen: dict[str, dict[int, float]] = field(default_factory=dict)  # uuid -> xid -> unix time last seen
     clock_events: dict[str, dict[str, float]] = field(default_factory=dict)
     errors: dict[tuple[str, str], float] = field(default_factory=dict)
     reinits: float = 0.0

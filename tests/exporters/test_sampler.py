@@ -212,6 +212,7 @@ def test_xids_counted_by_code_and_severity_and_logged(tmp_path: Path) -> None:
     log = XidLog(tmp_path / "xid.jsonl", node="node-a", gpu_index=lambda u: 0 if u == backend.gpus[0].uuid else 1,
                  clock=lambda: 1234.5)
     sampler.on_xid = log
+    sampler.wall = lambda: 1795400000.0
     sampler.start_backend()
     one_pass(sampler)
     for xid in (13, 13, 48, 63, 31, 4242):
@@ -224,6 +225,9 @@ def test_xids_counted_by_code_and_severity_and_logged(tmp_path: Path) -> None:
            for s in fams["gpufleet_gpu_xid_errors_total"].samples}
     assert got == {("0", "13", "application"): 2.0, ("0", "31", "application"): 1.0, ("0", "48", "critical"): 1.0,
                    ("0", "63", "warning"): 1.0, ("0", "4242", "warning"): 1.0, ("1", "94", "warning"): 1.0}
+    seen = {(dict(s.labels)["gpu"], dict(s.labels)["xid"], dict(s.labels)["severity"]): s.value
+            for s in fams["gpufleet_gpu_xid_last_seen_timestamp_seconds"].samples}
+    assert seen == {k: 1795400000.0 for k in got}  # when each code was last seen, for the store to land
     last = {dict(s.labels)["gpu"]: s.value for s in fams["DCGM_FI_DEV_XID_ERRORS"].samples}
     assert last == {"0": 4242.0, "1": 94.0}
     dcgm = {(dict(s.labels)["gpu"], dict(s.labels)["xid"]): s.value for s in fams["DCGM_EXP_XID_ERRORS_TOTAL"].samples}
