@@ -171,3 +171,26 @@ def test_otlp_endpoint_receives_a_push_on_stop() -> None:
         sink.shutdown()
         sink.server_close()
     assert received and received[0][0] == "/v1/metrics" and received[0][1] > 100
+
+
+def test_the_exporter_entry_point_stays_light_and_needs_no_pynvml() -> None:
+    # The DaemonSet runs `python -m gpufleet.exporters`: it must not pull in the store or analytics stacks,
+    # and the sim backend (and the module itself) must work where nvidia-ml-py is absent.
+    code = (
+        "import sys; sys.modules['pynvml'] = None\n"
+        "import gpufleet.exporters.cli, gpufleet.exporters.app, gpufleet.exporters.nvml\n"
+        "from gpufleet.exporters.app import ExporterOptions, build\n"
+        "exp = build(ExporterOptions(backend='sim', listen='127.0.0.1:0', sim_gpus=1, pod_resources_socket=''))\n"
+        "exp.server.stop()\n"
+        "heavy = sorted(({m.split('.')[0] for m in sys.modules} | set(sys.modules)) & {'duckdb', 'polars', 'pyarrow',"
+        " 'torch', 'pandas', 'streamlit', 'gpufleet.core.store', 'gpufleet.analytics'})\n"
+        "print('heavy', heavy)\n"
+        "from gpufleet.exporters.nvml import NvmlBackend\n"
+        "try:\n"
+        "    NvmlBackend().init()\n"
+        "except Exception as exc:\n"
+        "    print('nvml', type(exc).__name__, exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "heavy []" in out
+    assert "nvml DriverNotLoaded the NVML backend needs nvidia-ml-py: pip install nvidia-ml-py" in out
