@@ -9,12 +9,14 @@ Pure functions over polars frames in the normalised serving schema (``gpufleet_s
 - ``queue``: ``{group key: (bounds, cumulative)}`` for ``request_queue_time_seconds``, keyed like ``by``.
 
 Rates divide by ``window_s``. A gauge sample stands for the interval since the previous sample of its
-series; the first sample of each series in the window only opens it. Time above a KV-cache threshold
-is summed over replicas (replica-seconds) and also given as a share of the observed replica-seconds.
+series; the first sample of each series (or any at or before ``opened_at``) only opens it. Time above
+a KV-cache threshold is summed over replicas (replica-seconds) and also given as a share of the observed
+replica-seconds.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 
@@ -103,20 +105,27 @@ def _nsum(col: str) -> pl.Expr:
 
 def _intervals(gauges: pl.DataFrame, max_interval_s: float | None) -> pl.DataFrame:
     """Each sample's covered interval (s) since the previous sample of its series; 0 for the first."""
-    dt = (pl.col("ts") - pl.col("ts").shift(1).over("series_id")).dt.total_microseconds() / 1e6
-    out = gauges.sort(["series_id", "ts"]).with_columns(interval_s=dt.fill_null(0.0))
+    gap = (pl.col("ts") - pl.col("ts").shift(1).over("series_id")).dt.total_microseconds() / 1e6
+    out = gauges.sort(["series_id", "ts"]).with_columns(interval_s=gap.fill_null(0.0))
     if max_interval_s is not None:
         out = out.with_columns(interval_s=pl.col("interval_s").clip(upper_bound=max_interval_s))
     return out
 
 
 def kv_pressure(gauges: pl.DataFrame, threshold: float = 0.9, max_interval_s: float | None = None,
-                by: Sequence[str] = GROUP) -> pl.DataFrame:
-    """KV-cache usage mean and p95 over samples, and the time (replica-seconds and share) above ``threshold``."""
+                by: Sequence[str] = GROUP, opened_at: dt.datetime | None = None) -> pl.DataFrame:
+    """KV-cache usage mean and p95 over samples, and the time (replica-seconds and share) above ``threshold``.
+
+    Samples at or before ``opened_at`` (the scrape the window's data starts from) only open their series.
+    """
     kv = gauges.filter(pl.col("metric") == KV)
     if kv.height == 0:
         return _empty(by)
     kv = _intervals(kv, max_interval_s)
+    if opened_at is not None:
+        kv = kv.filter(pl.col("ts") > opened_at)
+        if kv.height == 0:
+            return _empty(by)
     return kv.group_by(list(by)).agg(
         kv_cache_usage_mean=pl.col("value").mean(),
         kv_cache_usage_p95=pl.col("value").quantile(0.95, interpolation="linear"),
@@ -128,10 +137,13 @@ def kv_pressure(gauges: pl.DataFrame, threshold: float = 0.9, max_interval_s: fl
     ).drop("_observed_s")
 
 
-def concurrency(gauges: pl.DataFrame, by: Sequence[str] = GROUP) -> pl.DataFrame:
+def concurrency(gauges: pl.DataFrame, by: Sequence[str] = GROUP, opened_at: dt.datetime | None = None
+                ) -> pl.DataFrame:
     """Mean running and waiting requests (per-replica means summed over replicas) and the largest queue."""
     run, wait = SERVING + "requests_running", SERVING + "requests_waiting"
     g = gauges.filter(pl.col("metric").is_in([run, wait]))
+    if opened_at is not None:
+        g = g.filter(pl.col("ts") > opened_at)
     if g.height == 0:
         return _empty(by)
     per_series = g.group_by([*by, "metric", "series_id"]).agg(mean=pl.col("value").mean(),
@@ -166,13 +178,13 @@ def queueing(counters: pl.DataFrame, queue: Mapping[tuple[object, ...], Histogra
 
 def efficiency(counters: pl.DataFrame, gauges: pl.DataFrame, queue: Mapping[tuple[object, ...], Histogram],
                window_s: float, *, kv_threshold: float = 0.9, max_interval_s: float | None = None,
-               by: Sequence[str] = GROUP) -> pl.DataFrame:
+               by: Sequence[str] = GROUP, opened_at: dt.datetime | None = None) -> pl.DataFrame:
     """One row per ``by`` group (model and engine) with every column of :data:`COLUMNS` (``None`` if not exposed)."""
     if not 0 < kv_threshold <= 1 or math.isnan(kv_threshold):
         raise ValueError(f"KV-cache threshold must lie in (0, 1], got {kv_threshold}")
     keys = list(by)
-    parts = [token_rates(counters, window_s, keys), kv_pressure(gauges, kv_threshold, max_interval_s, keys),
-             concurrency(gauges, keys), queueing(counters, queue, keys)]
+    parts = [token_rates(counters, window_s, keys), kv_pressure(gauges, kv_threshold, max_interval_s, keys, opened_at),
+             concurrency(gauges, keys, opened_at), queueing(counters, queue, keys)]
     out = _empty(keys)
     for p in parts:
         p = p.with_columns(pl.col(k).cast(pl.String) for k in keys)

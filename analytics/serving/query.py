@@ -123,12 +123,15 @@ class ServingSource:
         """, [w.covered_from, w.end, h0, h1, SERVING + "%"])
 
     def gauges(self, w: Window, metrics: Sequence[str] = GAUGE_METRICS) -> pl.DataFrame:
-        """Raw gauge samples of ``metrics`` in the window: labels, series_id, metric, ts, value."""
+        """Raw gauge samples of ``metrics`` from ``covered_from`` (the opening scrape) to ``end``.
+
+        Columns: the labels, series_id, metric, ts, value.
+        """
         return self._pl(f"""
             SELECT {_COLS}, g.series_id, s.metric, g.ts, g.value
             FROM gauges g JOIN series s USING (series_id)
-            WHERE s.metric IN (SELECT unnest(?)) AND g.ts > ? AND g.ts <= ?
-        """, [list(metrics), w.start, w.end])
+            WHERE s.metric IN (SELECT unnest(?)) AND g.ts >= ? AND g.ts <= ?
+        """, [list(metrics), w.covered_from, w.end])
 
     def buckets(self, w: Window, metrics: Sequence[str]) -> pl.DataFrame:
         """Bucket increases of histograms ``metrics``: labels, metric, series_id, le, count."""

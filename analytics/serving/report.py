@@ -164,7 +164,9 @@ def serving_report(src: ServingSource, length: dt.timedelta, slos: Mapping[str, 
     by_metric = {m: bucket_totals(buckets.filter(pl.col("metric") == m), keys) for m in {*metrics.values(), QUEUE}}
     engines = _engines(counters, keys)
     observed = {m: _engines(buckets.filter(pl.col("metric") == m), keys) for m in set(metrics.values())}
-    eff = efficiency(counters, gauges, by_metric[QUEUE], w.seconds, kv_threshold=kv_threshold, by=keys)
+    opened = w.raw_from if w.rollup_until is not None else w.covered_from
+    eff = efficiency(counters, gauges, by_metric[QUEUE], w.seconds, kv_threshold=kv_threshold, by=keys,
+                     opened_at=opened)
     cost, notes = gpu_cost(_select(src.gpu_time(w), sel), catalog, src.prices(), keys)
     if w.rollup_until is not None:
         notes.insert(0, f"raw samples start at {w.raw_from:%Y-%m-%d %H:%M}: rates and goodput before that come from "
