@@ -194,3 +194,23 @@ def test_the_exporter_entry_point_stays_light_and_needs_no_pynvml() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
     assert "heavy []" in out
     assert "nvml DriverNotLoaded the NVML backend needs nvidia-ml-py: pip install nvidia-ml-py" in out
+
+
+def test_every_flag_is_documented() -> None:
+    import typer
+
+    from gpufleet.exporters.cli import register
+
+    app = typer.Typer()
+    register(app, typer.Typer())
+
+    @app.callback()
+    def _root() -> None:
+        """Root."""
+
+    command = typer.main.get_command(app)
+    exporter = command.commands["exporter"]  # type: ignore[attr-defined]
+    flags = {opt for p in exporter.params for opt in p.opts if opt.startswith("--")}
+    assert len(flags) > 20
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "exporter.md").read_text()
+    assert sorted(f for f in flags if f"`{f}" not in docs and f"{f}`" not in docs and f" {f}" not in docs) == []
