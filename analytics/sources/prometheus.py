@@ -117,7 +117,7 @@ class PrometheusSource:
             return Window(self.end - length, self.end)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         ceil = now.replace(minute=0, second=0, microsecond=0) + HOUR
-        expr = f"count({q.hourly_count('gpufleet_gpu_up')})"
+        expr = f"count({q.hourly_count(q.selector('gpufleet_gpu_up', {'gpu_uuid': '!='}))})"
         for days in _LOOKBACK_DAYS:
             points = self.hourly(expr, Window(ceil - dt.timedelta(days=days) - HOUR, ceil))
             hours = [ts for _, ts, v in points if v > 0]
@@ -145,10 +145,11 @@ class PrometheusSource:
 
     def allocations(self, w: Window) -> pl.DataFrame:
         """GPU-seconds per hour, GPU and holder (no namespace: free), with node pricing facts and team."""
-        up = self.hourly(q.by((*_GPU, "gpu_model"), q.hourly_count("gpufleet_gpu_up")), w)
-        held = self.hourly(q.by((*_GPU, *_HOLDER), q.hourly_sum("gpufleet_gpu_pod_allocation")), w)
+        gpu = {"gpu_uuid": "!="}  # as the collector: a GPU series without a UUID names no GPU
+        up = self.hourly(q.by((*_GPU, "gpu_model"), q.hourly_count(q.selector("gpufleet_gpu_up", gpu))), w)
+        held = self.hourly(q.by((*_GPU, *_HOLDER), q.hourly_sum(q.selector("gpufleet_gpu_pod_allocation", gpu))), w)
         inst = self.hourly(q.by((*_GPU, "mig_instance", "mig_profile"), q.hourly_count(
-            q.selector("gpufleet_gpu_memory_used_bytes", {"mig_instance": "!="}))), w)
+            q.selector("gpufleet_gpu_memory_used_bytes", {**gpu, "mig_instance": "!="}))), w)
         iv = self.interval
         model: dict[str, str | None] = {}
         where: dict[tuple[str, dt.datetime], tuple[str | None, str | None, float]] = {}
