@@ -1,0 +1,185 @@
+"""Collector load: N loopback targets of ~2,000 samples each, scraped at an interval, beside Prometheus.
+
+The targets (benchmarks/collector_targets.py: simulated GPU nodes and vLLM engines) run in a
+process of their own. First gpufleet's scrape engine (the one ``gpufleet collect`` runs, with
+its DuckDB writer) scrapes them for ``--duration`` seconds in this process; then, unless
+``--no-peer``, Debian's ``prometheus`` scrapes the same targets for the same time. Prints CPU
+(cores, over the steady state after the first interval), peak RSS, scrape lag (how late each
+scrape started against its schedule), missed scrapes, failed scrapes and samples/s of each, and
+the ratios.
+
+Scaled run for a small machine:  python benchmarks/collector_load.py --targets 200 --duration 60
+Full run:                        python benchmarks/collector_load.py --targets 1000 --duration 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from gpufleet.collectors.config import CollectorConfig
+from gpufleet.collectors.scrape import ScrapeEngine
+from gpufleet.core.store import StoreWriter
+
+HERE = Path(__file__).resolve().parent
+
+
+def rss_mib(pid: int | str = "self") -> float:
+    """Resident memory of a process now."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_s(pid: int | str = "self") -> float:
+    """User + system CPU seconds of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_targets(n: int, tmp: Path) -> tuple[subprocess.Popen[bytes], list[int]]:
+    ports_file = tmp / "ports.txt"
+    proc = subprocess.Popen([sys.executable, str(HERE / "collector_targets.py"), "--targets", str(n),
+                             "--ports-file", str(ports_file)])
+    deadline = time.monotonic() + 120
+    while not ports_file.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("the target server did not start")
+        time.sleep(0.2)
+    return proc, [int(p) for p in ports_file.read_text().split()]
+
+
+def run_gpufleet(ports: list[int], tmp: Path, interval: float, duration: float) -> dict[str, float]:
+    cfg = CollectorConfig.model_validate({
+        "store": str(tmp / "fleet.duckdb"),
+        "defaults": {"interval": f"{interval:g}s", "timeout": f"{min(interval, 10):g}s"},
+        "flush_interval": "1s",
+        "jobs": [{"name": "load", "static": [{"targets": [f"127.0.0.1:{p}" for p in ports]}]}],
+    })
+    writer = StoreWriter(cfg.store)
+    engine = ScrapeEngine(cfg, writer)
+    marks: dict[str, float] = {}
+    rss: list[float] = []
+    t0 = time.monotonic()
+
+    def tick(e: ScrapeEngine) -> None:
+        rss.append(rss_mib())
+        if "steady_cpu" not in marks and time.monotonic() - t0 >= interval:
+            marks["steady_cpu"], marks["steady_t"], marks["steady_samples"] = cpu_s(), time.monotonic(), \
+                e.stats.samples
+            marks["steady_lags"] = len(e.stats.lags)
+
+    stats = asyncio.run(engine.run(duration, on_tick=tick))
+    cpu, end = cpu_s(), time.monotonic()
+    writer.close()
+    lags = stats.lags[int(marks.get("steady_lags", 0)):] or stats.lags
+    span = end - marks.get("steady_t", t0)
+    return {
+        "cpu_cores": (cpu - marks.get("steady_cpu", 0.0)) / span,
+        "rss_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_end_mib": rss[-1] if rss else rss_mib(),
+        "scrapes": stats.scrapes,
+        "failed": stats.failures,
+        "missed": stats.missed,
+        "lag_p50_ms": statistics.median(lags) * 1e3 if lags else 0.0,
+        "lag_p99_ms": sorted(lags)[int(0.99 * (len(lags) - 1))] * 1e3 if lags else 0.0,
+        "lag_max_ms": max(lags) * 1e3 if lags else 0.0,
+        "samples_per_s": (stats.samples - marks.get("steady_samples", 0)) / span,
+        "written_samples": stats.written.samples,
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _prom_metric(url: str, name: str) -> float:
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def run_prometheus(ports: list[int], tmp: Path, interval: float, duration: float) -> dict[str, float]:
+    port = _free_port()
+    cfg = tmp / "prometheus.yml"
+    cfg.write_text(json.dumps({"global": {"scrape_interval": f"{interval:g}s",
+                                          "scrape_timeout": f"{min(interval, 10):g}s"},
+                               "scrape_configs": [{"job_name": "load", "static_configs": [
+                                   {"targets": [f"127.0.0.1:{p}" for p in ports]}]}]}))
+    proc = subprocess.Popen(["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={tmp / 'prom'}",
+                             f"--web.listen-address=127.0.0.1:{port}", "--log.level=error"])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(url + "/-/ready", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(interval)  # the first round of scrapes, as for gpufleet
+        cpu0, t0 = cpu_s(proc.pid), time.monotonic()
+        appended0 = _prom_metric(url, "prometheus_tsdb_head_samples_appended_total")
+        peak = 0.0
+        while time.monotonic() - t0 < duration - interval:
+            time.sleep(1.0)
+            peak = max(peak, rss_mib(proc.pid))
+        cpu1, t1 = cpu_s(proc.pid), time.monotonic()
+        appended = _prom_metric(url, "prometheus_tsdb_head_samples_appended_total") - appended0
+        missed = _prom_metric(url, "prometheus_target_scrapes_exceeded_sample_limit_total")
+        return {"cpu_cores": (cpu1 - cpu0) / (t1 - t0), "rss_peak_mib": peak, "samples_per_s": appended / (t1 - t0),
+                "failed_or_limited": missed}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def main() -> int:
+    """Run both collectors against the same targets and print the comparison."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--targets", type=int, default=200)
+    ap.add_argument("--interval", type=float, default=15.0)
+    ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument("--no-peer", action="store_true", help="Skip the Prometheus run.")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        server, ports = start_targets(args.targets, tmp)
+        try:
+            ours = run_gpufleet(ports, tmp, args.interval, args.duration)
+            theirs = None if args.no_peer else run_prometheus(ports, tmp, args.interval, args.duration)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    expected = args.targets * args.duration / args.interval
+    print(f"{args.targets} targets x ~2,000 samples every {args.interval:g} s for {args.duration:g} s "
+          f"(~{expected:,.0f} scrapes due)")
+    print(f"gpufleet:   CPU {ours['cpu_cores']:.2f} cores, RSS peak {ours['rss_peak_mib']:.0f} MiB, "
+          f"{ours['samples_per_s']:,.0f} samples/s, scrapes {ours['scrapes']:.0f} (failed {ours['failed']:.0f}, "
+          f"missed {ours['missed']:.0f}), lag p50 {ours['lag_p50_ms']:.1f} ms p99 {ours['lag_p99_ms']:.1f} ms "
+          f"max {ours['lag_max_ms']:.1f} ms, {ours['written_samples']:,.0f} samples written")
+    if theirs is not None:
+        print(f"prometheus: CPU {theirs['cpu_cores']:.2f} cores, RSS peak {theirs['rss_peak_mib']:.0f} MiB, "
+              f"{theirs['samples_per_s']:,.0f} samples/s")
+        print(f"ratio gpufleet/prometheus: CPU {ours['cpu_cores'] / max(theirs['cpu_cores'], 1e-9):.1f}x, "
+              f"RSS {ours['rss_peak_mib'] / max(theirs['rss_peak_mib'], 1e-9):.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
