@@ -123,7 +123,7 @@ def _print(rep: ServingReport, console: Console) -> None:
             errors.append(f"{' '.join(labels(g.row()))}: {r['error']}")
             continue
         fr = r["slo_fractions"]
-        span = ("exact" if r["exact"] else
+        span = ("none completed" if not r["requests"] else "exact" if r["exact"] else
                 f"{_fmt(r['goodput_rps_lower'])}..{_fmt(r['goodput_rps_upper'])}")
         good.add_row(*labels(r), _fmt(r["requests_per_s"]),
                      *(_fmt(fr[k], 100.0) for k in rep.slos), _fmt(r["goodput_rps"]), span, _fmt(r["gpus"]),
@@ -149,7 +149,8 @@ def _print_series(series: Any, by: list[str], console: Console) -> None:
             table.add_row(*lab, f"{r['t']:%Y-%m-%d %H:%M}", _fmt(r["seconds"] / 3600 if r["seconds"] else None),
                           "-", "-", r["error"] or "no requests")
             continue
-        span = "exact" if r["exact"] else f"{_fmt(r['goodput_rps_lower'])}..{_fmt(r['goodput_rps_upper'])}"
+        span = ("none completed" if not r["requests"] else "exact" if r["exact"] else
+                f"{_fmt(r['goodput_rps_lower'])}..{_fmt(r['goodput_rps_upper'])}")
         table.add_row(*lab, f"{r['t']:%Y-%m-%d %H:%M}", _fmt(r["seconds"] / 3600), _fmt(r["requests_per_s"]),
                       _fmt(r["goodput_rps"]), span)
     console.print(table)

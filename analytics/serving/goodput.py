@@ -120,7 +120,8 @@ class Goodput:
     ``fraction`` is the joint fraction over the interpolated marginals; ``outer`` widens it by the
     histograms' interpolation error (lower bounds from the bucket floors, upper from the ceilings), so
     the true joint fraction always lies inside ``outer``. ``reported`` names the estimate in
-    ``goodput_rps`` and the per-GPU figures. ``None`` means no requests in the window.
+    ``goodput_rps`` and the per-GPU figures. ``fraction`` is ``None`` (no data) when no request completed;
+    the goodput rate is then 0.
     """
 
     marginals: tuple[Marginal, ...]
@@ -143,7 +144,14 @@ class Goodput:
         return self.requests / self.window_s
 
     def rps(self, estimate: Estimate | None = None) -> float | None:
-        """Requests/s meeting every SLO under ``estimate`` (default: the reported one)."""
+        """Requests/s meeting every SLO under ``estimate`` (default: the reported one).
+
+        No completed requests at all is a goodput of 0 (an idle or failing replica serves nothing within
+        its SLOs), while the fractions stay no-data; ``None`` only when requests were counted but an SLO's
+        histogram observed none of them.
+        """
+        if self.requests == 0:
+            return 0.0
         if self.fraction is None:
             return None
         return self.requests * self.fraction.pick(estimate or self.reported) / self.window_s

@@ -71,7 +71,8 @@ class GroupGoodput:
             "goodput_rps_independent": g.rps("independent"), "goodput_rps_upper": g.rps("upper"),
             "gpus": g.gpus, "cost_usd": g.cost_usd, "goodput_rps_per_gpu": g.goodput_rps_per_gpu,
             "good_requests_per_usd": g.good_requests_per_usd,
-            "error": None if f is not None else "no completed requests in the window",
+            "error": None if f is not None else ("no completed requests in the window" if g.requests == 0 else
+                                                 "an SLO histogram observed none of the requests"),
         })
         return out
 

@@ -97,10 +97,20 @@ def test_requests_from_another_count():
     assert g.goodput_rps == pytest.approx(200 * 0.9 / 10)
 
 
-def test_no_requests_is_no_data_not_zero():
+def test_no_requests_is_no_data_for_fractions_and_zero_goodput():
+    """Nothing completed: the share meeting the SLO is unknown (no data), the rate of good requests is 0."""
     empty = ([0.5, 1.0, INF], [0.0, 0.0, 0.0])
-    g = goodput({"ttft": empty}, {"ttft": 1.0}, window_s=60.0)
-    assert g.fraction is None and g.goodput_rps is None and g.goodput_rps_per_gpu is None
+    g = goodput({"ttft": empty}, {"ttft": 1.0}, window_s=60.0, gpus=2.0, cost_usd=1.0)
+    assert g.fraction is None and g.outer is None and not g.exact
+    assert g.marginals[0].sli.good is None
+    assert g.goodput_rps == 0.0 and g.rps("upper") == 0.0
+    assert g.goodput_rps_per_gpu == 0.0 and g.good_requests_per_usd == 0.0
+
+
+def test_requests_counted_but_an_slo_histogram_saw_none():
+    empty = ([0.5, 1.0, INF], [0.0, 0.0, 0.0])
+    g = goodput({"ttft": empty}, {"ttft": 1.0}, window_s=60.0, requests=10.0)
+    assert g.fraction is None and g.goodput_rps is None
 
 
 @pytest.mark.parametrize(("hists", "slos", "message"), [

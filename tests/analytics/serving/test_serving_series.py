@@ -38,7 +38,8 @@ def test_goodput_series_per_step():
     assert out[0]["goodput_rps"] == pytest.approx(100 * 0.7 / 1800)       # max(0, .9 + .8 - 1)
     assert out[0]["goodput_rps_upper"] == pytest.approx(100 * 0.8 / 1800)
     assert out[1]["goodput_rps"] == pytest.approx(30 / 3600) and out[1]["exact"]  # TPOT all good: exact
-    assert out[2]["goodput_rps"] is None and out[2]["error"] is None       # no requests: no data, not zero
+    assert out[2]["goodput_rps"] == 0.0 and out[2]["exact"] is None       # nothing completed: no good requests
+    assert out[2]["error"] is None
 
 
 def test_goodput_series_error_per_step():
