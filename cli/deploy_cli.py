@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -368,30 +368,54 @@ def _wait_for_term() -> None:
     done.wait()
 
 
+def publishing_writer(db: Path, publish_every_s: float, *, clock: Callable[[], float] = time.monotonic) -> Any:
+    """A ``StoreWriter`` on ``db`` that, after a write, publishes the snapshot when ``publish_every_s`` has passed.
+
+    The scrape engine runs each write in a worker thread while its event loop keeps scraping, so the
+    rollups, the checkpoint and the copy happen there too: a slow copy delays the next flush, never a scrape.
+    """
+    from gpufleet.core.store import Batch, StoreWriter, WriteReport, maintain
+
+    class PublishingWriter(StoreWriter):
+        snapshot = snapshot_path(Path(db))
+        published = 0
+
+        def __init__(self) -> None:
+            super().__init__(db)
+            self.last = clock()
+
+        def publish(self) -> None:
+            maintain(self.con)
+            publish_snapshot(self.con, self.path, self.snapshot)
+            self.last = clock()
+            self.published += 1
+
+        def write(self, batches: Iterable[Batch]) -> WriteReport:
+            report = super().write(batches)
+            if clock() - self.last >= publish_every_s:
+                self.publish()
+            return report
+
+    return PublishingWriter()
+
+
 def _run_collector(config: Path, publish_every_s: float) -> None:
     """Scrape into the store until SIGTERM; publish the snapshot every ``publish_every_s`` and at the end."""
     import asyncio
 
     from gpufleet.collectors.config import load_config
     from gpufleet.collectors.scrape import ScrapeEngine
-    from gpufleet.core.store import StoreWriter, maintain
 
     cfg = load_config(config)
-    db = Path(cfg.store)
-    snapshot = snapshot_path(db)
-    writer = StoreWriter(db)
-    last = [time.monotonic()]
-
-    def publish() -> None:
-        maintain(writer.con)
-        publish_snapshot(writer.con, db, snapshot)
-        last[0] = time.monotonic()
+    writer = publishing_writer(Path(cfg.store), publish_every_s)
+    shown = [0]
 
     def tick(engine: ScrapeEngine) -> None:
-        if time.monotonic() - last[0] >= publish_every_s:
-            publish()
+        if writer.published > shown[0]:
+            shown[0] = writer.published
             print(f"scrapes {engine.stats.scrapes} (failed {engine.stats.failures}), "
-                  f"samples {engine.stats.written.samples} written; snapshot published", flush=True)
+                  f"samples {engine.stats.written.samples} written; snapshot {writer.published} published",
+                  flush=True)
 
     async def main() -> None:
         engine = ScrapeEngine(cfg, writer)
@@ -401,9 +425,9 @@ def _run_collector(config: Path, publish_every_s: float) -> None:
         await engine.run(on_tick=tick)
 
     try:
-        publish()  # an empty store still gives the dashboard a file to open
+        writer.publish()  # an empty store still gives the dashboard a file to open
         asyncio.run(main())
-        publish()
+        writer.publish()
     finally:
         writer.close()
     print("collector stopped; store closed", flush=True)

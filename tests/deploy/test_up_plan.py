@@ -22,6 +22,7 @@ from gpufleet.deploy_cli import (
     detect_backend,
     parse_listen,
     publish_snapshot,
+    publishing_writer,
     snapshot_path,
 )
 
@@ -125,6 +126,30 @@ def test_snapshot_is_readable_while_the_writer_holds_the_store(tmp_path: Path) -
     finally:
         writer.close()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_publishing_writer_publishes_after_a_write_once_due(tmp_path: Path) -> None:
+    now = [100.0]
+    db = tmp_path / "p.duckdb"
+    writer = publishing_writer(db, 10.0, clock=lambda: now[0])
+    try:
+        writer.publish()
+        assert writer.published == 1 and _batches(snapshot_path(db)) == 0
+        _scrape(writer, 1_800_000_000.0)
+        now[0] = 109.9
+        _scrape(writer, 1_800_000_015.0)
+        assert writer.published == 1 and _batches(snapshot_path(db)) == 0  # not due yet
+        now[0] = 110.0
+        _scrape(writer, 1_800_000_030.0)
+        assert writer.published == 2 and _batches(snapshot_path(db)) == 3
+    finally:
+        writer.close()
+
+
+def _batches(path: Path) -> int:
+    with duckdb.connect(str(path), read_only=True) as con:
+        row = con.execute("SELECT count(*) FROM batches").fetchone()
+    return int(row[0]) if row else -1
 
 
 def _py(code: str) -> list[str]:
