@@ -62,16 +62,24 @@ def derive_dimensions(batch: Batch) -> None:
         for ns, pod, container in sorted(holders):
             batch.allocations.append(AllocationRow(uuid, cluster, node, ns or None, pod, container or None,
                                                    share / len(holders)))
+    profiles: dict[str, set[str]] = {}
+    for (uuid, mig), (profile, *_rest) in units.items():
+        if mig and profile:
+            profiles.setdefault(uuid, set()).add(str(profile))
     for uuid, row in gpus.items():
-        profiles = sorted({str(p) for (u, m), (p, *_rest) in units.items() if u == uuid and m and p})
-        batch.gpus.append(replace(row, mig_profile=",".join(profiles)) if profiles else row)
+        found = profiles.get(uuid)
+        batch.gpus.append(replace(row, mig_profile=",".join(sorted(found))) if found else row)
     _probes(batch)
 
 
 def _probes(batch: Batch) -> None:
+    probes = [(sid, s) for sid, s in batch.series.items()
+              if s.metric.startswith("gpufleet_probe_") and s.metric != "gpufleet_probe_info"]
+    if not probes:
+        return
     values = {sid: v for sid, _, v in batch.gauges}
-    for sid, s in batch.series.items():
-        if not s.metric.startswith("gpufleet_probe_") or sid not in values or s.metric == "gpufleet_probe_info":
+    for sid, s in probes:
+        if sid not in values:
             continue
         probe = s.metric.removeprefix("gpufleet_probe_")
         unit = next((u for u in ("bytes_per_second", "flops", "ratio", "seconds") if probe.endswith(u)), "")

@@ -17,6 +17,7 @@ unflushed interval and a restart resumes without duplicates.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import ssl
@@ -155,6 +156,8 @@ class ScrapeEngine:
         self._limits = Limits(max_labels=cfg.limits.labels, max_label_value_length=cfg.limits.label_value_length,
                               max_samples=cfg.limits.samples)
         self._stop = asyncio.Event()
+        # one thread: the parser's and adapters' caches are plain dicts, and scrapes stay in order
+        self._cpu = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpufleet-parse")
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -296,7 +299,11 @@ class ScrapeEngine:
         except ScrapeFailed as exc:
             error = str(exc)
         duration = time.perf_counter() - start
-        batch = self.to_batch(state, ts, text, duration, error)
+        if text is None:
+            batch = self.to_batch(state, ts, text, duration, error)
+        else:  # parsing is CPU work: off the event loop, so other targets' fetches keep their deadlines
+            batch = await asyncio.get_running_loop().run_in_executor(self._cpu, self.to_batch, state, ts, text,
+                                                                     duration, error)
         state.last_scrape = ts
         state.last_duration = duration
         state.scrapes += 1
