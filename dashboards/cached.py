@@ -11,7 +11,7 @@ the first visit to a page finds its numbers ready.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -233,6 +233,11 @@ def _warm(db: str, mtime: float, start: datetime, end: datetime) -> None:
             continue
 
 
+def _stale(key: Hashable, db: str, mtime: float) -> bool:
+    """A memo key of ``db`` at another modification time."""
+    return isinstance(key, tuple) and len(key) > 2 and key[1] == db and key[2] != mtime
+
+
 _warmed: set[tuple[str, float, datetime, datetime]] = set()
 _warm_lock = threading.Lock()
 
@@ -248,6 +253,6 @@ def warm(db: str, mtime: float, start: datetime, end: datetime) -> bool:
         if key in _warmed:
             return False
         _warmed.add(key)
-    MEMO.drop(lambda k: len(k) > 2 and k[1] == db and k[2] != mtime)
+    MEMO.drop(lambda k: _stale(k, db, mtime))
     threading.Thread(target=_warm, args=key, name="gpufleet-warm", daemon=True).start()
     return True
