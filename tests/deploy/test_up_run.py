@@ -25,6 +25,7 @@ from gpufleet.deploy_cli import Supervisor, _ready, build_plan, children, collec
 
 pytestmark = pytest.mark.integration
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "deploy"
 TARGETS = 7  # --nodes 2: 2 nodes, 2 kube-state-metrics, 1 training job, 2 engines
 
 
@@ -108,7 +109,32 @@ def _wait(proc: subprocess.Popen[bytes], log: Path, what: str, check, limit_s: f
         time.sleep(0.5)
 
 
-def _run_once(db: Path, log: Path, stop: signal.Signals, more_than: int) -> tuple[int, set[int]]:
+def _fleet_page_shows(url: str, gpus: str) -> None:
+    """Headless Chromium (Debian's) on the dashboard's Fleet page: it renders the snapshot's GPUs."""
+    from playwright.sync_api import sync_playwright
+
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=args)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{url}/?range=all", wait_until="domcontentloaded")  # Fleet is the first page
+            label = page.locator('[data-testid="stMetric"]', has_text="GPUs").first
+            label.wait_for(timeout=90_000)
+            assert label.locator('[data-testid="stMetricValue"]').inner_text().strip() == gpus
+            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                                   timeout=90_000)
+            assert page.get_by_text("Page not found").count() == 0
+            assert page.locator('[data-testid="stException"]').count() == 0
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "up-fleet.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def _run_once(db: Path, log: Path, stop: signal.Signals, more_than: int,
+              browse: bool = False) -> tuple[int, set[int]]:
     base = _free_range(TARGETS + 1)
     dash = base + TARGETS
     proc = _start(db, base, dash, log)
@@ -124,6 +150,8 @@ def _run_once(db: Path, log: Path, stop: signal.Signals, more_than: int) -> tupl
         assert report.returncode == 0, report.stdout + report.stderr
         facts = json.loads(report.stdout)
         assert facts["gpus"] == 16 and facts["nodes"] == 2 and facts["batches"] > more_than
+        if browse:
+            _fleet_page_shows(f"http://127.0.0.1:{dash}", gpus="16")
         kids = _children(proc.pid)
         assert len(kids) >= 3  # fleet, collector, dashboard
         proc.send_signal(stop)
@@ -137,7 +165,7 @@ def _run_once(db: Path, log: Path, stop: signal.Signals, more_than: int) -> tupl
 
 def test_up_runs_stops_cleanly_and_appends_on_restart(tmp_path: Path) -> None:
     db = tmp_path / "fleet.duckdb"
-    first, kids = _run_once(db, tmp_path / "up1.log", signal.SIGINT, 0)
+    first, kids = _run_once(db, tmp_path / "up1.log", signal.SIGINT, 0, browse=True)
     out = (tmp_path / "up1.log").read_text()
     assert "simulated fleet" in out and "stopped collector (exit code 0)" in out
     assert not [k for k in kids if _alive(k)], "children left behind"
