@@ -247,3 +247,23 @@ def test_prometheus_rules_are_the_alert_files_and_pass_promtool(docs: list[dict[
     result = subprocess.run(["promtool", "check", "rules", *files], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(files)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"exporter": {"dialect": "prom"}}, "at '/exporter/dialect': value must be one of 'both', 'native', 'dcgm'"),
+    ({"collector": {"persistance": {"size": "1Gi"}}}, "additional properties 'persistance' not allowed"),
+    ({"collector": {"interval": "15 seconds"}}, "at '/collector/interval'"),
+    ({"exporter": {"port": 70000}}, "at '/exporter/port'"),
+    ({"collector": {"persistence": {"accessMode": "ReadOnlyMany"}}}, "at '/collector/persistence/accessMode'"),
+])
+def test_values_schema_names_the_bad_value(values: dict[str, Any], message: str) -> None:
+    with pytest.raises(helm.HelmValuesError) as err:
+        render_mod.render(values)
+    assert message in str(err.value)
+
+
+def test_notes_tell_how_to_reach_the_dashboard() -> None:
+    with helm.Chart.load(str(CHART)) as chart:
+        out = chart.render({}, name="gpufleet", namespace="gpufleet")
+    notes = out["gpufleet/templates/NOTES.txt"]
+    assert "kubectl -n gpufleet port-forward svc/gpufleet-dashboard 8501" in notes
