@@ -449,6 +449,9 @@ def build_plan(db: Path, backend: str, listen: str, nodes: int, seed: int, inter
         raise ValueError(f"--db {db}: folder {db.parent} does not exist")
     if kind == "sim":
         targets = sim_targets(nodes, seed, host, port)
+        if port + len(targets) - 1 > 65535:
+            raise ValueError(f"--listen {listen}: the simulated fleet needs {len(targets)} ports from {port}, "
+                             f"past 65535; choose a lower port")
     else:
         targets = ((f"{host}:{port}", {"kind": "node"}),)
     plan = UpPlan(db=db, backend=kind, host=host, base_port=port, nodes=nodes, seed=seed, interval_s=interval,

@@ -96,6 +96,8 @@ def test_plan_and_collector_config_validate(tmp_path: Path) -> None:
 def test_build_plan_names_the_bad_option(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--dashboard 'nope' must be host:port"):
         build_plan(tmp_path / "f.duckdb", "sim", "127.0.0.1:19400", 1, 7, 15.0, 15.0, "nope")
+    with pytest.raises(ValueError, match="needs 7 ports from 65530, past 65535"):
+        build_plan(tmp_path / "f.duckdb", "sim", "127.0.0.1:65530", 2, 7, 15.0, 15.0, None)
     with pytest.raises(ValueError, match="folder .*missing does not exist"):
         build_plan(tmp_path / "missing" / "f.duckdb", "sim", "127.0.0.1:19400", 1, 7, 15.0, 15.0, None)
 
