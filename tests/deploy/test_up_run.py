@@ -178,6 +178,7 @@ def test_up_runs_stops_cleanly_and_appends_on_restart(tmp_path: Path) -> None:
     assert len(targets) == TARGETS
     assert gpus == (16,)
     assert "collector stopped; store closed" in (tmp_path / "fleet.duckdb.up" / "collector.log").read_text()
+    assert (tmp_path / "fleet.duckdb.up" / ".gitignore").read_text().endswith("*\n")
 
     second, kids = _run_once(db, tmp_path / "up2.log", signal.SIGTERM, first)
     assert not [k for k in kids if _alive(k)], "children left behind"
