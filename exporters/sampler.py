@@ -68,6 +68,9 @@ class Sampler:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        # Held by a pass while it reads and by a re-initialisation, so that NVML is never shut down under a
+        # pass running in the other loop (which would see "uninitialized" and mark healthy GPUs lost).
+        self._passes = threading.RLock()
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
@@ -135,12 +138,13 @@ class Sampler:
         if now - self._last_reinit < self.reinit_backoff:
             return
         self._last_reinit = now
-        try:
-            self.backend.shutdown()
-        except Exception as exc:  # noqa: BLE001
-            self.count_error("shutdown", exc)
-        self.reinits += 1
-        self.start_backend()
+        with self._passes:
+            try:
+                self.backend.shutdown()
+            except Exception as exc:  # noqa: BLE001
+                self.count_error("shutdown", exc)
+            self.reinits += 1
+            self.start_backend()
 
     def _mark_lost(self, state: GpuState) -> None:
         state.up = False
@@ -155,27 +159,28 @@ class Sampler:
         t0 = time.perf_counter()
         # Recovery first, so a GPU found lost in this pass stays ``up 0`` until the next one.
         self.maybe_reinit()
-        b = self.backend
-        for state in list(self.gpus):
-            if not state.up:
-                continue
-            i = state.identity.gpu_index
-            uuid = state.identity.uuid
-            out: list[Series] = []
-            try:
-                for field, read in _FAST:
-                    try:
-                        read(b, i, out)
-                    except Exception as exc:  # noqa: BLE001
-                        if self.count_error(field, exc).kind in _LOST_KINDS:
-                            raise _Lost() from None
-                        continue
-                    if field == "clock_events":
-                        self._count_clock_events(uuid, out)
-            except _Lost:
-                self._mark_lost(state)
-                continue
-            state.fast = tuple(out)
+        with self._passes:
+            b = self.backend
+            for state in list(self.gpus):
+                if not state.up:
+                    continue
+                i = state.identity.gpu_index
+                uuid = state.identity.uuid
+                out: list[Series] = []
+                try:
+                    for field, read in _FAST:
+                        try:
+                            read(b, i, out)
+                        except Exception as exc:  # noqa: BLE001
+                            if self.count_error(field, exc).kind in _LOST_KINDS:
+                                raise _Lost() from None
+                            continue
+                        if field == "clock_events":
+                            self._count_clock_events(uuid, out)
+                except _Lost:
+                    self._mark_lost(state)
+                    continue
+                state.fast = tuple(out)
         self.durations["fast"] = time.perf_counter() - t0
         self.finished["fast"] = self.clock()
 
@@ -192,86 +197,93 @@ class Sampler:
         b = self.backend
         results: dict[int, list[Series]] = {}
         gpm_first: dict[tuple[int, int | None], object] = {}
-        for state in list(self.gpus):
-            if not state.up:
-                continue
-            i = state.identity.gpu_index
-            out: list[Series] = []
-            try:
-                for field, read in _SLOW:
-                    if field == "processes":
-                        if not self.processes:
-                            continue
-                        read = _bounded_processes(self.max_processes)
-                    try:
-                        read(b, i, out)
-                    except Exception as exc:  # noqa: BLE001
-                        if self.count_error(field, exc).kind in _LOST_KINDS:
-                            raise _Lost() from None
+        with self._passes:
+            for state in list(self.gpus):
+                if not state.up:
+                    continue
+                i = state.identity.gpu_index
+                out: list[Series] = []
                 try:
-                    migs = b.mig_instances(i)
-                    state.migs = tuple(migs)
-                    for m in migs:
-                        ml = (("mig_instance", str(m.gi_id)), ("mig_profile", m.profile))
-                        out.append(Series("gpufleet_gpu_memory_used_bytes", ml, m.memory_used))
-                        out.append(Series("gpufleet_gpu_memory_free_bytes", ml, m.memory_total - m.memory_used))
-                except Exception as exc:  # noqa: BLE001
-                    err = self.count_error("mig_instances", exc)
-                    if err.kind in _LOST_KINDS:
-                        raise _Lost() from None
-                supported: bool | None = False
-                try:
-                    supported = bool(b.gpm_support(i))
-                except Exception as exc:  # noqa: BLE001
-                    err = self.count_error("gpm_support", exc)
-                    if err.kind in _LOST_KINDS:
-                        raise _Lost() from None
-                    # "not supported" is an answer (0); any other failure leaves it unknown.
-                    supported = False if err.kind == "not_supported" else None
-                if supported is not None:
-                    out.append(Series("gpufleet_gpu_gpm_supported", (), 1.0 if supported else 0.0))
-                if supported:
-                    for gi in [None, *(m.gi_id for m in state.migs)]:
+                    for field, read in _SLOW:
+                        if field == "processes":
+                            if not self.processes:
+                                continue
+                            read = _bounded_processes(self.max_processes)
                         try:
-                            gpm_first[(i, gi)] = b.gpm_sample(i, gi)
+                            read(b, i, out)
                         except Exception as exc:  # noqa: BLE001
-                            self.count_error("gpm_sample", exc)
-            except _Lost:
-                self._mark_lost(state)
-                continue
-            results[i] = out
+                            if self.count_error(field, exc).kind in _LOST_KINDS:
+                                raise _Lost() from None
+                    try:
+                        migs = b.mig_instances(i)
+                        state.migs = tuple(migs)
+                        for m in migs:
+                            ml = (("mig_instance", str(m.gi_id)), ("mig_profile", m.profile))
+                            out.append(Series("gpufleet_gpu_memory_used_bytes", ml, m.memory_used))
+                            out.append(Series("gpufleet_gpu_memory_free_bytes", ml, m.memory_total - m.memory_used))
+                    except Exception as exc:  # noqa: BLE001
+                        err = self.count_error("mig_instances", exc)
+                        if err.kind in _LOST_KINDS:
+                            raise _Lost() from None
+                    supported: bool | None = False
+                    try:
+                        supported = bool(b.gpm_support(i))
+                    except Exception as exc:  # noqa: BLE001
+                        err = self.count_error("gpm_support", exc)
+                        if err.kind in _LOST_KINDS:
+                            raise _Lost() from None
+                        # "not supported" is an answer (0); any other failure leaves it unknown.
+                        supported = False if err.kind == "not_supported" else None
+                    if supported is not None:
+                        out.append(Series("gpufleet_gpu_gpm_supported", (), 1.0 if supported else 0.0))
+                    if supported:
+                        for gi in [None, *(m.gi_id for m in state.migs)]:
+                            try:
+                                gpm_first[(i, gi)] = b.gpm_sample(i, gi)
+                            except Exception as exc:  # noqa: BLE001
+                                self.count_error("gpm_sample", exc)
+                except _Lost:
+                    self._mark_lost(state)
+                    continue
+                results[i] = out
+        generation = self.reinits
         if gpm_first:
             self.sleep(self.gpm_interval)
-        for (i, gi), first in gpm_first.items():
-            try:
-                second = b.gpm_sample(i, gi)
-            except Exception as exc:  # noqa: BLE001
-                self.count_error("gpm_sample", exc)
-                b.gpm_release(first)
-                continue
-            try:
-                g = b.gpm_metrics(i, first, second)
-            except Exception as exc:  # noqa: BLE001
-                self.count_error("gpm_sample", exc)
-            else:
-                mig = next((s.migs for s in self.gpus if s.identity.gpu_index == i), ())
-                labels: tuple[tuple[str, str], ...] = ()
-                if gi is not None:
-                    prof = next((m.profile for m in mig if m.gi_id == gi), "")
-                    labels = (("mig_instance", str(gi)), ("mig_profile", prof))
-                out = results.setdefault(i, [])
-                out.extend(Series(name, labels, value) for name, value in (
-                    ("gpufleet_gpu_sm_active_ratio", g.sm_active),
-                    ("gpufleet_gpu_sm_occupancy_ratio", g.sm_occupancy),
-                    ("gpufleet_gpu_tensor_active_ratio", g.tensor_active),
-                    ("gpufleet_gpu_dram_active_ratio", g.dram_active),
-                    ("gpufleet_gpu_fp64_active_ratio", g.fp64_active),
-                    ("gpufleet_gpu_fp32_active_ratio", g.fp32_active),
-                    ("gpufleet_gpu_fp16_active_ratio", g.fp16_active),
-                    ("gpufleet_gpu_graphics_engine_active_ratio", g.graphics_active)))
-            finally:
-                b.gpm_release(first)
-                b.gpm_release(second)
+        with self._passes:
+            if self.reinits != generation:  # NVML was re-initialised meanwhile: the first samples are void
+                for first in gpm_first.values():
+                    b.gpm_release(first)
+                gpm_first = {}
+            for (i, gi), first in gpm_first.items():
+                try:
+                    second = b.gpm_sample(i, gi)
+                except Exception as exc:  # noqa: BLE001
+                    self.count_error("gpm_sample", exc)
+                    b.gpm_release(first)
+                    continue
+                try:
+                    g = b.gpm_metrics(i, first, second)
+                except Exception as exc:  # noqa: BLE001
+                    self.count_error("gpm_sample", exc)
+                else:
+                    mig = next((s.migs for s in self.gpus if s.identity.gpu_index == i), ())
+                    labels: tuple[tuple[str, str], ...] = ()
+                    if gi is not None:
+                        prof = next((m.profile for m in mig if m.gi_id == gi), "")
+                        labels = (("mig_instance", str(gi)), ("mig_profile", prof))
+                    out = results.setdefault(i, [])
+                    out.extend(Series(name, labels, value) for name, value in (
+                        ("gpufleet_gpu_sm_active_ratio", g.sm_active),
+                        ("gpufleet_gpu_sm_occupancy_ratio", g.sm_occupancy),
+                        ("gpufleet_gpu_tensor_active_ratio", g.tensor_active),
+                        ("gpufleet_gpu_dram_active_ratio", g.dram_active),
+                        ("gpufleet_gpu_fp64_active_ratio", g.fp64_active),
+                        ("gpufleet_gpu_fp32_active_ratio", g.fp32_active),
+                        ("gpufleet_gpu_fp16_active_ratio", g.fp16_active),
+                        ("gpufleet_gpu_graphics_engine_active_ratio", g.graphics_active)))
+                finally:
+                    b.gpm_release(first)
+                    b.gpm_release(second)
         for state in self.gpus:
             if state.up and state.identity.gpu_index in results:
                 state.slow = tuple(results[state.identity.gpu_index])

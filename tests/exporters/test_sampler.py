@@ -309,3 +309,34 @@ def test_threads_run_and_stop() -> None:
     finally:
         sampler.stop()
     assert not sampler.alive() and backend.initialized is False
+
+
+def test_reinit_never_runs_under_a_pass_of_the_other_loop() -> None:
+    # GPU 1 is lost, so the fast loop re-initialises NVML. A slow pass started while NVML is shut down
+    # must wait for the re-initialisation rather than read "uninitialized" and mark GPU 0 lost.
+    import threading
+
+    backend, sampler = make()
+    sampler.start_backend()
+    one_pass(sampler)
+    backend.lose(1)
+    sampler.sample_fast()
+    assert [g.up for g in sampler.gpus] == [True, False]
+    slow_done = threading.Event()
+    started: list[threading.Thread] = []
+    real_shutdown = backend.shutdown
+
+    def shutdown_and_race() -> None:
+        real_shutdown()
+        t = threading.Thread(target=lambda: (sampler.sample_slow(), slow_done.set()), daemon=True)
+        t.start()
+        started.append(t)
+        t.join(0.3)  # it cannot finish while the re-initialisation holds the passes
+
+    backend.shutdown = shutdown_and_race  # type: ignore[method-assign]
+    sampler.sample_fast()  # re-initialises; GPU 1 is still lost
+    started[0].join(10)
+    assert slow_done.is_set()
+    assert sampler.gpus[0].up and not sampler.gpus[1].up
+    assert ("utilization", "uninitialized") not in sampler.errors
+    assert not any(kind == "uninitialized" for (_field, kind) in sampler.errors)
