@@ -9,8 +9,9 @@ One command runs the main job on the embedded default:
 * **dashboard**: the Streamlit app reading a read-only snapshot of the store.
 
 DuckDB lets one process write a file and refuses read-only openers of another process while it does.
-So the collector, the only writer, publishes a snapshot: every ``--publish-every`` seconds it brings
-rollups up to date, checkpoints (the write-ahead log folds into the file), copies the file next to it
+So the collector, the only writer, publishes a snapshot: after a write, once ``--publish-every`` seconds
+have passed, in the writer's worker thread (scraping goes on meanwhile), it brings rollups up to date,
+checkpoints (the write-ahead log folds into the file), copies the file next to it
 and renames the copy over ``<store>.snapshot.duckdb`` (an atomic rename: a reader sees the old or the
 new file, never half of one). The dashboard and reports read the snapshot; the store is never opened by
 two processes. Children run in their own sessions (Ctrl-C reaches the supervisor, which stops them in
@@ -45,7 +46,7 @@ import yaml
 
 __all__ = [
     "register", "UpPlan", "detect_backend", "parse_listen", "snapshot_path", "collector_config", "publish_snapshot",
-    "Child", "Supervisor", "MAX_RESTARTS",
+    "Child", "Supervisor", "MAX_RESTARTS", "build_plan", "children", "publishing_writer",
 ]
 
 MAX_RESTARTS = 3  # per child per minute before ``up`` gives up
