@@ -328,7 +328,9 @@ class ScrapeEngine:
             if len(self.stats.lags) > 100_000:
                 del self.stats.lags[:50_000]
             try:
-                self._queue.append(await self.scrape(state))
+                batch = await self.scrape(state)
+                # append after the await: a flush during it swaps the queue for a new list
+                self._queue.append(batch)
             except Exception:  # a bug in one target's handling must not stop the others
                 log.exception("scrape of %s failed unexpectedly", state.spec.url)
             due += state.interval

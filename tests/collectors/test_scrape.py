@@ -225,3 +225,38 @@ def test_collect_cli_scrapes_a_static_target_into_the_store(tmp_path: Path, serv
     con.close()
     assert batches is not None and batches[0] >= 2
     assert {"up", "scrape_duration_seconds", "scrape_samples_scraped"} <= metrics
+
+
+def test_every_scrape_reaches_the_store_when_flushes_happen_during_fetches(tmp_path: Path) -> None:
+    import time as _time
+
+    import duckdb
+
+    class Slow(_Handler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            _time.sleep(0.15)  # flushes (every 50 ms) fall inside the fetch
+            super().do_GET()
+
+    servers = []
+    for _ in range(4):  # one target's batch waits in the queue while another's fetch is under way
+        srv = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+        srv.body = BODY  # type: ignore[attr-defined]
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        servers.append(srv)
+    try:
+        cfg = CollectorConfig.model_validate({
+            "store": str(tmp_path / "fleet.duckdb"), "defaults": {"interval": "300ms", "timeout": "300ms"},
+            "flush_interval": "50ms",
+            "jobs": [{"name": "gpu", "static": [{"targets": [_addr(s) for s in servers]}]}]})
+        writer = StoreWriter(cfg.store)
+        engine = ScrapeEngine(cfg, writer)
+        stats = asyncio.run(engine.run(2.0))
+        writer.close()
+    finally:
+        for srv in servers:
+            srv.shutdown()
+    con = duckdb.connect(str(cfg.store), read_only=True)
+    landed = con.execute("SELECT count(*) FROM batches").fetchone()
+    con.close()
+    assert stats.scrapes >= 16
+    assert landed is not None and landed[0] == stats.scrapes == stats.written.landed
