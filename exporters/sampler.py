@@ -116,16 +116,20 @@ class Sampler:
                     raise self.count_error("identity", exc) from None
                 self._known[ident.uuid] = ident
                 old = previous.get(i)
+                if old is not None and old.identity.uuid != ident.uuid:
+                    old = None  # another GPU took this index: nothing of the old readings applies
                 states.append(GpuState(ident, True, old.fast if old and old.up else (), old.slow if old and old.up
                                        else (), old.migs if old else ()))
             except NvmlError:
                 old = previous.get(i)
                 ident = old.identity if old else DeviceIdentity(i, "", "", "", i)
                 states.append(GpuState(ident, False))
-        # GPUs that vanished from the count stay listed as down with their identity.
-        for idx, old in previous.items():
-            if idx >= count:
+        # GPUs that vanished (NVML renumbers the rest) stay listed as down with their identity.
+        present = {st.identity.uuid for st in states}
+        for old in previous.values():
+            if old.identity.uuid and old.identity.uuid not in present:
                 states.append(GpuState(old.identity, False))
+                present.add(old.identity.uuid)
         self.gpus = states
         self._healthy = True
         return True

@@ -9,7 +9,7 @@ import pytest
 
 from gpufleet.collectors.exposition import parse
 from gpufleet.exporters import errors as nv_errors
-from gpufleet.exporters.backend import CALLS, ProcessMemory
+from gpufleet.exporters.backend import CALLS, DeviceIdentity, ProcessMemory
 from gpufleet.exporters.collector import GpuCollector
 from gpufleet.exporters.sampler import Sampler
 from gpufleet.exporters.sim import SimBackend, sim_fleet
@@ -340,3 +340,36 @@ def test_reinit_never_runs_under_a_pass_of_the_other_loop() -> None:
     assert sampler.gpus[0].up and not sampler.gpus[1].up
     assert ("utilization", "uninitialized") not in sampler.errors
     assert not any(kind == "uninitialized" for (_field, kind) in sampler.errors)
+
+
+class Renumbering(SimBackend):
+    """NVML after a GPU fell off the bus for good: the count drops and the later GPUs move down an index."""
+
+    removed: set[int] = set()
+
+    def _visible(self) -> list[int]:
+        return [k for k in range(len(self.gpus)) if k not in self.removed]
+
+    def device_count(self) -> int:
+        self._check("device_count")
+        return len(self._visible())
+
+    def identity(self, index: int) -> DeviceIdentity:
+        g = self.gpus[self._visible()[index]]
+        return DeviceIdentity(index, g.uuid, g.spec.name, g.pci_bus_id, index)
+
+
+def test_a_vanished_gpu_stays_down_when_nvml_renumbers_the_rest() -> None:
+    backend = Renumbering(sim_fleet(gpus=4))
+    backend.removed = set()
+    sampler = Sampler(backend, gpm_interval=0.0, reinit_backoff=0.0, sleep=lambda s: None)
+    sampler.start_backend()
+    uuids = [g.identity.uuid for g in sampler.gpus]
+    backend.removed = {1}
+    backend.lose(1)
+    sampler.sample_fast()  # GPU 1 lost
+    backend.restore(1)  # reads by index now reach the renumbered GPUs (the stand-in keeps values by old index)
+    sampler.sample_fast()  # re-initialised: three GPUs, renumbered
+    fams = parse(render(sampler.snapshot())).families
+    ups = sorted((dict(s.labels)["gpu_uuid"], dict(s.labels)["gpu"], s.value) for s in fams["gpufleet_gpu_up"].samples)
+    assert ups == sorted([(uuids[0], "0", 1.0), (uuids[2], "1", 1.0), (uuids[3], "2", 1.0), (uuids[1], "1", 0.0)])
