@@ -6,12 +6,14 @@
    ``helm-python-sdk`` wheel, no ``helm`` binary needed) as release ``gpufleet`` in namespace ``gpufleet``.
 3. Writes one file per template into ``deploy/manifests/`` (``kubectl apply -f deploy/manifests/``).
 
-``--check`` changes nothing and exits 1 when the copied rules or the manifests are out of date.
+``--check`` changes nothing and exits 1 when the copied rules or the manifests are out of date;
+``--json [--values JSON] [--lint]`` prints Helm's rendering (and strict lint) as JSON for other programs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,19 +35,42 @@ def rule_files() -> dict[str, str]:
     return {p.name: p.read_text(encoding="utf-8") for p in sorted(RULES.glob("*.yaml"))}
 
 
+def templates(raw: dict[str, str]) -> dict[str, str]:
+    """Helm's ``chart/templates/x.yaml`` -> text map to template name (``x.yaml``) -> YAML, empty ones left out."""
+    rendered = {}
+    for name, text in sorted(raw.items()):
+        if "/templates/" not in name or not name.endswith(".yaml") or not text.strip():
+            continue
+        rendered[name.rsplit("/", 1)[1]] = text
+    return rendered
+
+
 def render(values: dict[str, Any] | None = None, *, chart: Path = CHART, release: str = RELEASE,
            namespace: str = NAMESPACE) -> dict[str, str]:
     """Template name (``exporter-daemonset.yaml``) -> rendered YAML; empty templates are left out."""
     import helm_python as helm
 
     with helm.Chart.load(str(chart)) as loaded:
-        out = loaded.render(values or {}, name=release, namespace=namespace)
-    rendered = {}
-    for name, text in sorted(out.items()):
-        if "/templates/" not in name or not name.endswith(".yaml") or not text.strip():
-            continue
-        rendered[name.rsplit("/", 1)[1]] = text
-    return rendered
+        return templates(loaded.render(values or {}, name=release, namespace=namespace))
+
+
+def helm_json(values: dict[str, Any] | None, *, lint: bool = False, kube_version: str | None = None,
+              chart: Path = CHART) -> dict[str, Any]:
+    """Everything Helm says about the chart with ``values``: every rendered file, the strict lint, or the error.
+
+    ``--json`` prints this, so callers (the tests) keep Helm's Go runtime out of their own process.
+    """
+    import helm_python as helm
+
+    out: dict[str, Any] = {}
+    try:
+        if lint:
+            out["lint"] = helm.lint(str(chart), values or None, strict=True, kube_version=kube_version)
+        with helm.Chart.load(str(chart)) as loaded:
+            out["files"] = loaded.render(values or {}, name=RELEASE, namespace=NAMESPACE)
+    except helm.HelmError as exc:
+        out["error"] = f"{type(exc).__name__}: {exc}"
+    return out
 
 
 def documents(rendered: dict[str, str]) -> list[dict[str, Any]]:
@@ -66,7 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     """Sync the rules, render, write (or check) the manifests."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--check", action="store_true", help="Exit 1 if anything is out of date; write nothing.")
+    parser.add_argument("--json", action="store_true", help="Print Helm's rendering (and lint) as JSON; write "
+                        "nothing.")
+    parser.add_argument("--values", default="{}", help="With --json: values as a JSON object.")
+    parser.add_argument("--lint", action="store_true", help="With --json: also lint strictly.")
+    parser.add_argument("--kube-version", default=None, help="With --json --lint: the Kubernetes version.")
+    parser.add_argument("--chart", type=Path, default=CHART, help="With --json: another chart folder.")
     args = parser.parse_args(argv)
+    if args.json:
+        print(json.dumps(helm_json(json.loads(args.values), lint=args.lint, kube_version=args.kube_version,
+                                   chart=args.chart)))
+        return 0
     stale: list[str] = []
     rules_dir = CHART / "files" / "rules"
     wanted_rules = rule_files()
