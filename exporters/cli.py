@@ -38,7 +38,7 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
     def exporter(
         backend: Annotated[str, typer.Option(help="GPU library: nvml (real GPUs) or sim (simulated node).",
                                              envvar="GPUFLEET_EXPORTER_BACKEND")] = "nvml",
-        listen: Annotated[str, typer.Option(help="ADDR:PORT to serve on.",
+        listen: Annotated[str, typer.Option("--listen", "--web.listen-address", help="ADDR:PORT to serve on.",
                                             envvar="GPUFLEET_EXPORTER_LISTEN")] = "0.0.0.0:9400",
         web_config_file: Annotated[Path | None, typer.Option(
             "--web.config.file", help="Prometheus exporter-toolkit web config (TLS, basic auth).",

@@ -58,7 +58,7 @@ def test_the_exporter_process_serves_sim_metrics_and_probe_results(tmp_path: Pat
     port = free_port()
     results = probe_results(tmp_path / "probes.json")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gpufleet.exporters", "--backend", "sim", "--sim-gpus", "2", "--listen",
+        [sys.executable, "-m", "gpufleet.exporters", "--backend", "sim", "--sim-gpus", "2", "--web.listen-address",
          f"127.0.0.1:{port}", "--probe-results", str(results), "--pod-resources-socket", "", "--duration", "60",
          "--hostname", "node-x"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
