@@ -22,8 +22,8 @@ from the kernel if the supervisor dies. A child that exits on its own is restart
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
+import functools
 import importlib
 import importlib.util
 import os
@@ -174,12 +174,23 @@ def publish_snapshot(con: Any, db: Path, snapshot: Path) -> None:
 # -- child processes ------------------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the supervisor dies (Linux), own session for ordered stops."""
-    os.setsid()
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+@functools.cache
+def _prctl() -> Any:
+    """The C library's ``prctl`` on Linux (None elsewhere), looked up in the parent; a forked child only calls it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent(prctl: Any) -> Callable[[], None]:
+    """What the child runs before exec: ask the kernel for SIGTERM when the supervisor dies."""
+    def arm() -> None:
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    return arm
 
 
 @dataclass
@@ -198,7 +209,8 @@ class Child:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = self.log.open("ab")
         self.proc = subprocess.Popen(self.argv, stdout=self._log_file, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     preexec_fn=_die_with_parent(_prctl()))
         self.starts.append(time.monotonic())
 
     def exited(self) -> int | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -184,3 +186,34 @@ def test_supervisor_kills_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
     assert sup.run() == 0
     assert stubborn.proc is not None and stubborn.proc.returncode == -9
     assert said[-1] == "stopped stubborn (exit code -9)"
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its new parent to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
+    """SIGKILL to the supervisor (no chance to clean up): the kernel still ends its children."""
+    code = ("import sys, time; from pathlib import Path; from gpufleet.deploy_cli import Child; "
+            f"c = Child('sleeper', [sys.executable, '-c', 'import time; time.sleep(120)'], Path({str(tmp_path)!r}) / "
+            "'s.log'); c.start(); print(c.proc.pid, flush=True); time.sleep(120)")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert Path(f"/proc/{child}").exists()
+        parent.kill()
+        parent.wait(30)
+        for _ in range(100):
+            if not _running(child):
+                break
+            time.sleep(0.1)
+        assert not _running(child), "child outlived its killed supervisor"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
