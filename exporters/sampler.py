@@ -7,9 +7,10 @@ when GPUs are lost or the driver disappears, NVML is re-initialised on a back-of
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from gpufleet.exporters.backend import (
     CLOCK_EVENT_BITS,
@@ -27,6 +28,44 @@ _LOST_KINDS = {"gpu_is_lost", "driver_not_loaded", "uninitialized"}
 
 class _Lost(Exception):
     """The GPU stopped answering during a pass."""
+
+
+class _PassGate:
+    """Sampling passes share it (the fast and slow loops run side by side); a re-initialisation has it alone."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._passes = 0
+        self._reinit = False
+        self._waiting = 0
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._reinit or self._waiting:
+                self._cond.wait()
+            self._passes += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._passes -= 1
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            while self._reinit or self._passes:
+                self._cond.wait()
+            self._waiting -= 1
+            self._reinit = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._reinit = False
+                self._cond.notify_all()
 
 
 class Sampler:
@@ -68,9 +107,9 @@ class Sampler:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
-        # Held by a pass while it reads and by a re-initialisation, so that NVML is never shut down under a
-        # pass running in the other loop (which would see "uninitialized" and mark healthy GPUs lost).
-        self._passes = threading.RLock()
+        # Shared by passes while they read, held alone by a re-initialisation, so that NVML is never shut down
+        # under a pass of the other loop (which would see "uninitialized" and mark healthy GPUs lost).
+        self._gate = _PassGate()
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
@@ -142,7 +181,7 @@ class Sampler:
         if now - self._last_reinit < self.reinit_backoff:
             return
         self._last_reinit = now
-        with self._passes:
+        with self._gate.exclusive():
             try:
                 self.backend.shutdown()
             except Exception as exc:  # noqa: BLE001
@@ -163,7 +202,7 @@ class Sampler:
         t0 = time.perf_counter()
         # Recovery first, so a GPU found lost in this pass stays ``up 0`` until the next one.
         self.maybe_reinit()
-        with self._passes:
+        with self._gate.shared():
             b = self.backend
             for state in list(self.gpus):
                 if not state.up:
@@ -201,7 +240,7 @@ class Sampler:
         b = self.backend
         results: dict[int, list[Series]] = {}
         gpm_first: dict[tuple[int, int | None], object] = {}
-        with self._passes:
+        with self._gate.shared():
             for state in list(self.gpus):
                 if not state.up:
                     continue
@@ -253,7 +292,7 @@ class Sampler:
         generation = self.reinits
         if gpm_first:
             self.sleep(self.gpm_interval)
-        with self._passes:
+        with self._gate.shared():
             if self.reinits != generation:  # NVML was re-initialised meanwhile: the first samples are void
                 for first in gpm_first.values():
                     b.gpm_release(first)

@@ -373,3 +373,27 @@ def test_a_vanished_gpu_stays_down_when_nvml_renumbers_the_rest() -> None:
     fams = parse(render(sampler.snapshot())).families
     ups = sorted((dict(s.labels)["gpu_uuid"], dict(s.labels)["gpu"], s.value) for s in fams["gpufleet_gpu_up"].samples)
     assert ups == sorted([(uuids[0], "0", 1.0), (uuids[2], "1", 1.0), (uuids[3], "2", 1.0), (uuids[1], "1", 0.0)])
+
+
+def test_fast_pass_runs_while_a_slow_pass_blocks() -> None:
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+
+    class BlockingPcie(SimBackend):
+        def pcie_throughput(self, index: int) -> tuple[float, float]:
+            entered.set()
+            release.wait(10)
+            return super().pcie_throughput(index)
+
+    backend = BlockingPcie(sim_fleet(gpus=1))
+    sampler = Sampler(backend, gpm_interval=0.0, sleep=lambda s: None)
+    sampler.start_backend()
+    slow = threading.Thread(target=sampler.sample_slow, daemon=True)
+    slow.start()
+    assert entered.wait(10)
+    sampler.sample_fast()  # not held up by the slow pass's blocking PCIe read
+    assert slow.is_alive() and "fast" in sampler.finished
+    release.set()
+    slow.join(10)
+    assert "slow" in sampler.finished
