@@ -104,8 +104,14 @@ class MemoSource:
         return df
 
     def utilization(self, w: Window) -> pl.DataFrame:
-        """Hourly activity gauges per GPU and holder."""
-        df: pl.DataFrame = self._read("utilization", w)
+        """Hourly activity gauges per GPU and holder (``queries.activity_gauges``: same frame, narrower join)."""
+        from gpufleet.dashboards.queries import activity_gauges
+
+        def compute() -> pl.DataFrame:
+            with reading(self.db) as con:
+                return activity_gauges(con, w.start, w.end)
+
+        df: pl.DataFrame = self.memo.get(("source", self.db, self.mtime, "utilization", w), compute)
         return df
 
     def energy(self, w: Window) -> pl.DataFrame:

@@ -118,8 +118,6 @@ def main() -> None:
     st.query_params.from_dict(to_query(filters))
     start, end = window(filters, info.first, info.last)
     ctx = Context(db=str(db), mtime=store_mtime(db), info=info, filters=filters, start=start, end=end)
-    if os.environ.get("GPUFLEET_DASHBOARD_WARM", "1") != "0":
-        cached.warm(ctx.db, ctx.mtime, start, end)
     pages = [st.Page(_page(module, ctx), title=title, url_path=path, icon=icon, default=i == 0)
              for i, (title, path, module, icon) in enumerate(PAGES)]
     nav = st.navigation(pages)
@@ -127,3 +125,6 @@ def main() -> None:
         nav.run()
     except StoreError as exc:
         st.error(str(exc))
+    # after the page is drawn, so the warm-up never delays the page asked for
+    if os.environ.get("GPUFLEET_DASHBOARD_WARM", "1") != "0":
+        cached.warm(ctx.db, ctx.mtime, start, end)

@@ -70,6 +70,10 @@ def test_memo_source_gives_the_store_numbers_once(demo_store) -> None:
                            check_row_order=False)
         assert_frame_equal(utilization_report(src, w, "namespace"), utilization_report(direct, w, "namespace"),
                            check_row_order=False)
+        # the app's narrower activity query returns the same frame as the cost source's
+        uw = direct.window(w)
+        assert src.utilization(uw).height > 0
+        assert_frame_equal(src.utilization(uw), direct.utilization(uw), check_row_order=False)
     finally:
         con.close()
     before = memo.misses
