@@ -7,6 +7,7 @@ Optional parts (pod attribution, OTLP, probe results) are imported only when ask
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import ipaddress
 import socket
@@ -186,15 +187,19 @@ def build(opts: ExporterOptions, *, backend: GpuBackend | None = None) -> Export
     dialects = DIALECTS if opts.dialect == "both" else (opts.dialect,)
     collector = GpuCollector(sampler.snapshot, hostname=hostname, dialects=dialects, attribution=attribution,
                              extra=extra, backend_name=opts.backend, pod_errors=pod_errors)
-    if opts.otlp_endpoint:
-        closers.append(_start_otlp(opts, sampler, hostname))
     try:
-        server = ExporterServer(collector, host=host, port=port, ssl_context=ssl_context, users=users,
-                                health=sampler.health)
-    except OSError as exc:
-        for close in closers:
-            close()
-        raise ExporterConfigError(f"--listen {opts.listen}: cannot bind ({exc.strerror})") from None
+        if opts.otlp_endpoint:
+            closers.append(_start_otlp(opts, sampler, hostname))
+        try:
+            server = ExporterServer(collector, host=host, port=port, ssl_context=ssl_context, users=users,
+                                    health=sampler.health)
+        except OSError as exc:
+            raise ExporterConfigError(f"--listen {opts.listen}: cannot bind ({exc.strerror})") from None
+    except ExporterConfigError:
+        for close in reversed(closers):
+            with contextlib.suppress(Exception):
+                close()
+        raise
     return Exporter(sampler, collector, server, closers)
 
 

@@ -10,6 +10,7 @@ import base64
 import binascii
 import gzip
 import json
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -34,6 +35,10 @@ def render(collector: GpuCollector, accept: str = "", dialects: tuple[str, ...] 
     return collector.render_text(dialects), CONTENT_TYPE_TEXT
 
 
+class _ThreadingHTTPServerV6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class ExporterServer:
     """A threaded HTTP(S) server on ``host:port`` (port 0 picks a free one)."""
 
@@ -44,7 +49,7 @@ class ExporterServer:
         self.auth = BasicAuth(users) if users else None
         self.health = health or (lambda: (True, {}))
         handler = self._handler()
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd = (_ThreadingHTTPServerV6 if ":" in host else ThreadingHTTPServer)((host, port), handler)
         self.httpd.daemon_threads = True
         if ssl_context is not None:
             self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
@@ -58,7 +63,8 @@ class ExporterServer:
     @property
     def url(self) -> str:
         host = self.httpd.server_address[0]
-        return f"{self.scheme}://{host if isinstance(host, str) else host.decode()}:{self.port}"
+        text = host if isinstance(host, str) else host.decode()
+        return f"{self.scheme}://{f'[{text}]' if ':' in text else text}:{self.port}"
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="gpufleet-exporter-http", daemon=True)

@@ -228,3 +228,17 @@ def test_parse_listen() -> None:
 def test_port_in_use_is_a_clear_error(exporter: Exporter) -> None:
     with pytest.raises(ExporterConfigError, match="cannot bind"):
         build(opts(listen=f"127.0.0.1:{exporter.server.port}"))
+
+
+def test_ipv6_loopback() -> None:
+    exp = build(opts(listen="[::1]:0"))
+    exp.start()
+    try:
+        assert exp.url.startswith("http://[::1]:")
+        conn = http.client.HTTPConnection("::1", exp.server.port, timeout=10)
+        conn.request("GET", "/metrics")
+        r = conn.getresponse()
+        assert r.status == 200 and b"gpufleet_gpu_up{" in r.read()
+        conn.close()
+    finally:
+        exp.stop()
