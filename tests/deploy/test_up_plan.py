@@ -217,3 +217,17 @@ def test_children_die_with_a_killed_supervisor(tmp_path: Path) -> None:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+def test_a_stop_during_start_up_stops_what_started(tmp_path: Path) -> None:
+    first = Child("first", _py("import time; time.sleep(60)"), tmp_path / "first.log", stop_timeout_s=5)
+    never = Child("never", _py("import time; time.sleep(60)"), tmp_path / "never.log", stop_timeout_s=5)
+    said: list[str] = []
+    sup = Supervisor([first, never], say=said.append, ready=lambda c: c.name != "never", poll_s=0.05)
+    threading.Timer(1.0, sup.request_stop).start()
+    assert sup.run() == 0
+    assert "all running; Ctrl-C stops" not in said
+    assert first.proc is not None and first.proc.returncode == -15
+    assert never.proc is not None and never.proc.returncode == -15
+    assert [s for s in said if s.startswith("stopped")] == ["stopped never (exit code -15)",
+                                                            "stopped first (exit code -15)"]

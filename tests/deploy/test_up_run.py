@@ -68,6 +68,17 @@ def _children(pid: int) -> set[int]:
     return out
 
 
+def _child_running(pid: int, marker: str) -> int:
+    """The pid of the descendant of ``pid`` whose command line contains ``marker``."""
+    for kid in _children(pid):
+        try:
+            if marker in Path(f"/proc/{kid}/cmdline").read_bytes().decode(errors="replace") and _alive(kid):
+                return kid
+        except OSError:
+            continue
+    raise AssertionError(f"no child running {marker}")
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -152,6 +163,14 @@ def _run_once(db: Path, log: Path, stop: signal.Signals, more_than: int,
         assert facts["gpus"] == 16 and facts["nodes"] == 2 and facts["batches"] > more_than
         if browse:
             _fleet_page_shows(f"http://127.0.0.1:{dash}", gpus="16")
+        else:  # supervision: the fleet killed outright is restarted and scraping goes on
+            fleet = _child_running(proc.pid, "up-fleet")
+            os.kill(fleet, signal.SIGKILL)
+            _wait(proc, log, "the fleet's restart", lambda: "fleet exited with code -9; restarting" in log.read_text())
+            _wait(proc, log, "the restarted fleet", lambda: _status(f"http://127.0.0.1:{base}/metrics") == 200)
+            assert _child_running(proc.pid, "up-fleet") != fleet
+            after = _batches(snap)
+            _wait(proc, log, "scrapes after the restart", lambda: _batches(snap) > after + TARGETS)
         kids = _children(proc.pid)
         assert len(kids) >= 3  # fleet, collector, dashboard
         proc.send_signal(stop)
