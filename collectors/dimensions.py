@@ -28,8 +28,36 @@ def mig_share(profile: str | None) -> float:
         return 1.0
 
 
+_Derived = tuple[tuple[int, ...], list[GpuRow], list[AllocationRow], list[NodeRow], dict[str, str | None]]
+# (target, series ids in order) -> what they gave last time: a target's scrapes repeat their series,
+# and these rows depend on the series' labels only, never on values.
+_DERIVED: dict[tuple[str, int], _Derived] = {}
+_DERIVED_MAX = 50_000
+
+
 def derive_dimensions(batch: Batch) -> None:
     """Fill ``batch.gpus``, ``allocations``, ``nodes``, ``namespaces`` and ``probes`` from its series."""
+    ids = tuple(batch.series)
+    key = (batch.target, hash(ids))
+    hit = _DERIVED.get(key)
+    if hit is not None and hit[0] == ids:
+        batch.gpus.extend(hit[1])
+        batch.allocations.extend(hit[2])
+        batch.nodes.extend(hit[3])
+        batch.namespaces.update(hit[4])
+    else:
+        marks = len(batch.gpus), len(batch.allocations), len(batch.nodes)
+        before = dict(batch.namespaces)
+        _derive_rows(batch)
+        if len(_DERIVED) >= _DERIVED_MAX:
+            _DERIVED.clear()
+        _DERIVED[key] = (ids, batch.gpus[marks[0]:], batch.allocations[marks[1]:], batch.nodes[marks[2]:],
+                         {k: v for k, v in batch.namespaces.items() if before.get(k, ...) != v})
+    _probes(batch)
+
+
+def _derive_rows(batch: Batch) -> None:
+    """The label-derived rows of ``batch``: GPUs, allocations, nodes and namespaces."""
     gpus: dict[str, GpuRow] = {}
     # (gpu_uuid, mig instance) -> (profile, cluster, node, {(namespace, pod, container)})
     units: dict[tuple[str, str], tuple[str | None, str | None, str | None, set[tuple[str, str, str]]]] = {}
@@ -69,7 +97,6 @@ def derive_dimensions(batch: Batch) -> None:
     for uuid, row in gpus.items():
         found = profiles.get(uuid)
         batch.gpus.append(replace(row, mig_profile=",".join(sorted(found))) if found else row)
-    _probes(batch)
 
 
 def _probes(batch: Batch) -> None:
