@@ -370,7 +370,8 @@ class ScrapeEngine:
             while not self._stop.is_set():
                 now = self.clock()
                 if now >= next_discovery:
-                    self.apply(self.discover())
+                    # file reads and the Kubernetes API call block: off the event loop
+                    self.apply(await asyncio.get_running_loop().run_in_executor(None, self.discover))
                     next_discovery = now + self.file_refresh_s
                 await self.flush()
                 if on_tick is not None:
