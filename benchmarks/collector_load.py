@@ -61,11 +61,11 @@ def start_targets(n: int, tmp: Path) -> tuple[subprocess.Popen[bytes], list[int]
     return proc, [int(p) for p in ports_file.read_text().split()]
 
 
-def run_gpufleet(ports: list[int], tmp: Path, interval: float, duration: float) -> dict[str, float]:
+def run_gpufleet(ports: list[int], tmp: Path, interval: float, duration: float, flush: float) -> dict[str, float]:
     cfg = CollectorConfig.model_validate({
         "store": str(tmp / "fleet.duckdb"),
         "defaults": {"interval": f"{interval:g}s", "timeout": f"{min(interval, 10):g}s"},
-        "flush_interval": "1s",
+        "flush_interval": f"{flush:g}s",
         "jobs": [{"name": "load", "static": [{"targets": [f"127.0.0.1:{p}" for p in ports]}]}],
     })
     writer = StoreWriter(cfg.store)
@@ -155,20 +155,23 @@ def main() -> int:
     ap.add_argument("--targets", type=int, default=200)
     ap.add_argument("--interval", type=float, default=15.0)
     ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument("--flush", type=float, default=5.0,
+                    help="gpufleet's flush_interval: more batches per transaction cost less each, and a crash "
+                         "loses at most this many seconds of scrapes.")
     ap.add_argument("--no-peer", action="store_true", help="Skip the Prometheus run.")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         server, ports = start_targets(args.targets, tmp)
         try:
-            ours = run_gpufleet(ports, tmp, args.interval, args.duration)
+            ours = run_gpufleet(ports, tmp, args.interval, args.duration, args.flush)
             theirs = None if args.no_peer else run_prometheus(ports, tmp, args.interval, args.duration)
         finally:
             server.terminate()
             server.wait(timeout=30)
     expected = args.targets * args.duration / args.interval
     print(f"{args.targets} targets x ~2,000 samples every {args.interval:g} s for {args.duration:g} s "
-          f"(~{expected:,.0f} scrapes due)")
+          f"(~{expected:,.0f} scrapes due); gpufleet flushes every {args.flush:g} s")
     print(f"gpufleet:   CPU {ours['cpu_cores']:.2f} cores, RSS peak {ours['rss_peak_mib']:.0f} MiB, "
           f"{ours['samples_per_s']:,.0f} samples/s, scrapes {ours['scrapes']:.0f} (failed {ours['failed']:.0f}, "
           f"missed {ours['missed']:.0f}), lag p50 {ours['lag_p50_ms']:.1f} ms p99 {ours['lag_p99_ms']:.1f} ms "
