@@ -143,56 +143,73 @@ class PrometheusSource:
                          schema={"namespace": pl.String, "team": pl.String})
         return n.rename({"cluster": "node_cluster", "gpu_model": "node_gpu_model"}), t
 
+    def hourly_frame(self, query: str, w: Window, labels: tuple[str, ...]) -> pl.DataFrame:
+        """:meth:`hourly` as a frame: the ``labels`` columns (missing or empty: null), ``ts`` and ``value``."""
+        res = self._api("query_range", {"query": query, "start": f"{_epoch(w.start + HOUR):.3f}",
+                                        "end": f"{_epoch(w.end):.3f}", "step": "3600"})
+        idx: list[int] = []
+        stamps: list[float] = []
+        values: list[str] = []
+        for i, r in enumerate(res):
+            vs = r["values"]
+            idx.extend([i] * len(vs))
+            stamps.extend(x[0] for x in vs)
+            values.extend(x[1] for x in vs)
+        lab = pl.DataFrame([tuple(r["metric"].get(k) or None for k in labels) for r in res],
+                           schema=dict.fromkeys(labels, pl.String), orient="row").with_row_index("_i")
+        pts = pl.DataFrame({"_i": idx, "_t": stamps, "value": values},
+                           schema={"_i": pl.UInt32, "_t": pl.Float64, "value": pl.String})
+        return (pts.join(lab, on="_i", how="left")
+                .with_columns(ts=pl.from_epoch((pl.col("_t") * 1e6).round().cast(pl.Int64), time_unit="us")
+                              - pl.duration(hours=1), value=pl.col("value").cast(pl.Float64))
+                .select(*labels, "ts", "value"))
+
     def allocations(self, w: Window) -> pl.DataFrame:
         """GPU-seconds per hour, GPU and holder (no namespace: free), with node pricing facts and team."""
         gpu = {"gpu_uuid": "!="}  # as the collector: a GPU series without a UUID names no GPU
-        up = self.hourly(q.by((*_GPU, "gpu_model"), q.hourly_count(q.selector("gpufleet_gpu_up", gpu))), w)
-        held = self.hourly(q.by((*_GPU, *_HOLDER), q.hourly_sum(q.selector("gpufleet_gpu_pod_allocation", gpu))), w)
-        inst = self.hourly(q.by((*_GPU, "mig_instance", "mig_profile"), q.hourly_count(
-            q.selector("gpufleet_gpu_memory_used_bytes", {**gpu, "mig_instance": "!="}))), w)
+        mig = ("mig_instance", "mig_profile")
+        up = self.hourly_frame(q.by((*_GPU, "gpu_model"), q.hourly_count(q.selector("gpufleet_gpu_up", gpu))), w,
+                               (*_GPU, "gpu_model"))
+        held = self.hourly_frame(q.by((*_GPU, *_HOLDER), q.hourly_sum(
+            q.selector("gpufleet_gpu_pod_allocation", gpu))), w, (*_GPU, *_HOLDER))
+        inst = self.hourly_frame(q.by((*_GPU, *mig), q.hourly_count(
+            q.selector("gpufleet_gpu_memory_used_bytes", {**gpu, "mig_instance": "!="}))), w, (*_GPU, *mig))
         iv = self.interval
-        model: dict[str, str | None] = {}
-        where: dict[tuple[str, dt.datetime], tuple[str | None, str | None, float]] = {}
-        for lab, ts, v in up:
-            uuid = lab.get("gpu_uuid", "")
-            model[uuid] = model.get(uuid) or lab.get("gpu_model")
-            c, nd, n = where.get((uuid, ts), (lab.get("cluster"), lab.get("node"), 0.0))
-            where[(uuid, ts)] = (c, nd, n + v)
-        profiles: dict[str, set[str]] = defaultdict(set)
-        mig_scrapes: dict[tuple[str, dt.datetime], float] = defaultdict(float)
-        inst_free: dict[tuple[str, dt.datetime, str], list[Any]] = {}
-        for lab, ts, v in inst:
-            uuid, gi, prof = lab.get("gpu_uuid", ""), lab.get("mig_instance", ""), lab.get("mig_profile", "")
-            profiles[uuid].add(prof)
-            mig_scrapes[(uuid, ts)] = max(mig_scrapes[(uuid, ts)], v)
-            inst_free[(uuid, ts, gi)] = [lab.get("cluster"), lab.get("node"), prof, v]
-        whole_held: dict[tuple[str, dt.datetime], float] = defaultdict(float)
-        rows: list[tuple[Any, ...]] = []
-        for lab, ts, v in held:
-            uuid, gi = lab.get("gpu_uuid", ""), lab.get("mig_instance", "")
-            share = mig_share(lab.get("mig_profile")) if gi else 1.0
-            if gi:
-                if (uuid, ts, gi) in inst_free:
-                    inst_free[(uuid, ts, gi)][3] -= v
-            else:
-                whole_held[(uuid, ts)] += v
-            rows.append((ts, uuid, lab.get("cluster"), lab.get("node"), lab.get("namespace") or None,
-                         lab.get("pod"), lab.get("container") or None, v * iv * share))
-        for (uuid, ts, _gi), (c, nd, prof, left) in inst_free.items():
-            if left > 1e-9:
-                rows.append((ts, uuid, c, nd, None, None, None, left * iv * mig_share(prof)))
-        for (uuid, ts), (c, nd, n) in where.items():
-            left = n - mig_scrapes.get((uuid, ts), 0.0) - whole_held.get((uuid, ts), 0.0)
-            if left > 1e-9:
-                rows.append((ts, uuid, c, nd, None, None, None, left * iv))
-        if not rows:
+        profiles = pl.concat([held["mig_profile"], inst["mig_profile"]]).drop_nulls().unique().to_list()
+        share = {p: mig_share(p) for p in profiles}
+
+        def slice_share() -> pl.Expr:
+            return (pl.when(pl.col("mig_instance").is_null()).then(1.0)
+                    .otherwise(pl.col("mig_profile").replace_strict(share, default=1.0, return_dtype=pl.Float64)))
+
+        out_cols = ["ts", "gpu_uuid", "cluster", "node", "namespace", "pod", "container", "gpu_seconds"]
+        holders = held.with_columns(gpu_seconds=pl.col("value") * iv * slice_share()).select(out_cols)
+        keys = ["gpu_uuid", "ts"]
+        inst_held = (held.filter(pl.col("mig_instance").is_not_null())
+                     .group_by(*keys, "mig_instance").agg(held=pl.col("value").sum()))
+        free_slices = (inst.join(inst_held, on=[*keys, "mig_instance"], how="left")
+                       .with_columns(left=pl.col("value") - pl.col("held").fill_null(0.0))
+                       .filter(pl.col("left") > 1e-9)
+                       .with_columns(gpu_seconds=pl.col("left") * iv * slice_share(), namespace=pl.lit(None, pl.String),
+                                     pod=pl.lit(None, pl.String), container=pl.lit(None, pl.String))
+                       .select(out_cols))
+        whole_held = (held.filter(pl.col("mig_instance").is_null()).group_by(keys)
+                      .agg(whole=pl.col("value").sum()))
+        mig_scrapes = inst.group_by(keys).agg(migs=pl.col("value").max())
+        free_whole = (up.group_by(keys).agg(pl.col("cluster").first(), pl.col("node").first(), n=pl.col("value").sum())
+                      .join(mig_scrapes, on=keys, how="left").join(whole_held, on=keys, how="left")
+                      .with_columns(left=pl.col("n") - pl.col("migs").fill_null(0.0) - pl.col("whole").fill_null(0.0))
+                      .filter(pl.col("left") > 1e-9)
+                      .with_columns(gpu_seconds=pl.col("left") * iv, namespace=pl.lit(None, pl.String),
+                                    pod=pl.lit(None, pl.String), container=pl.lit(None, pl.String))
+                      .select(out_cols))
+        df = pl.concat([holders, free_slices, free_whole])
+        if df.height == 0:
             return empty("allocations")
-        df = pl.DataFrame(rows, schema={"ts": pl.Datetime("us"), "gpu_uuid": pl.String, "cluster": pl.String,
-                                        "node": pl.String, "namespace": pl.String, "pod": pl.String,
-                                        "container": pl.String, "gpu_seconds": pl.Float64}, orient="row")
-        gpus = pl.DataFrame({"gpu_uuid": list(model), "gpu_model": list(model.values()),
-                             "mig_profile": [",".join(sorted(profiles[u])) or None for u in model]},
-                            schema={"gpu_uuid": pl.String, "gpu_model": pl.String, "mig_profile": pl.String})
+        gpus = (up.group_by("gpu_uuid").agg(pl.col("gpu_model").drop_nulls().first())
+                .join(pl.concat([inst.select("gpu_uuid", "mig_profile"), held.select("gpu_uuid", "mig_profile")])
+                      .drop_nulls().unique().sort("mig_profile").group_by("gpu_uuid")
+                      .agg(pl.col("mig_profile").str.join(",")), on="gpu_uuid", how="left"))
         nodes, teams = self._facts(w)
         df = (df.group_by("ts", "gpu_uuid", "cluster", "node", "namespace", "pod", "container")
               .agg(pl.col("gpu_seconds").sum())
@@ -207,12 +224,10 @@ class PrometheusSource:
         keys = ("gpu_uuid", "mig_instance", "namespace", "pod")
         frames = []
         for metric in UTILIZATION_METRICS:
-            sums = self.hourly(q.by(keys, q.hourly_sum(metric)), w)
-            counts = {(tuple(lab.get(k, "") for k in keys), ts): v
-                      for lab, ts, v in self.hourly(q.by(keys, q.hourly_count(metric)), w)}
-            rows = [(ts, metric, *(lab.get(k) or None for k in keys), v,
-                     round(counts.get((tuple(lab.get(k, "") for k in keys), ts), 0.0))) for lab, ts, v in sums]
-            frames.append(pl.DataFrame(rows, schema=list(empty("utilization").schema.items()), orient="row"))
+            sums = self.hourly_frame(q.by(keys, q.hourly_sum(metric)), w, keys).rename({"value": "sum"})
+            counts = self.hourly_frame(q.by(keys, q.hourly_count(metric)), w, keys).rename({"value": "count"})
+            frames.append(sums.join(counts, on=[*keys, "ts"], how="left", nulls_equal=True)
+                          .with_columns(metric=pl.lit(metric), count=pl.col("count").fill_null(0.0).round()))
         return conform("utilization", pl.concat(frames))
 
     def energy(self, w: Window) -> pl.DataFrame:
