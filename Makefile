@@ -20,7 +20,7 @@ system-deps:
 	fi
 
 run: install
-	gpufleet demo --db $(DB) --days 7 --nodes 16
+	gpufleet up --db $(DB)
 
 lint:
 	ruff check .
