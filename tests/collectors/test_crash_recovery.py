@@ -124,12 +124,15 @@ def test_kill_9_of_gpufleet_collect_then_restart_keeps_every_scrape_once(tmp_pat
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     count = [0]
+    lock = threading.Lock()  # a timed-out scrape's handler can overlap the next one's
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            count[0] += 1
+            with lock:
+                count[0] += 1
+                n = count[0]
             body = (f"# TYPE gpu_energy_joules_total counter\ngpu_energy_joules_total{{gpu=\"0\"}} "
-                    f"{100 * count[0]}\n").encode()
+                    f"{100 * n}\n").encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -163,11 +166,14 @@ def test_kill_9_of_gpufleet_collect_then_restart_keeps_every_scrape_once(tmp_pat
         batches = con.execute("SELECT count(*), count(DISTINCT scrape_ts) FROM batches").fetchone()
         rows = con.execute("SELECT c.value, c.delta FROM counters c JOIN series s USING (series_id) "
                            "WHERE s.metric = 'gpu_energy_joules_total' ORDER BY c.ts").fetchall()
+        ups = con.execute("SELECT count(*) FROM gauges g JOIN series s USING (series_id) "
+                          "WHERE s.metric = 'up' AND g.value = 1").fetchone()
     finally:
         con.close()
     assert batches is not None and batches[0] == batches[1], batches  # no scrape time twice
     values = [v for v, _ in rows]
-    assert len(values) == len(set(values)) == batches[0], (values, batches)  # no scrape landed twice
+    assert ups is not None
+    assert len(values) == len(set(values)) == ups[0], (values, ups)  # each successful scrape once
     assert values == sorted(values), values
     assert values[-1] > before * 100, (values, before)  # the restarted collector landed new scrapes
     # each delta is the rise since the previous stored value: nothing double counted across the crash
