@@ -82,11 +82,11 @@ class VersionedTargets:
         with self.lock:
             return [v for s, n, v in self.log if s == scraper and n == name]
 
-    def seen_by(self, scraper: str, version: int) -> bool:
-        """Whether ``scraper`` fetched every target at ``version``."""
+    def seen_by(self, scraper: str, version: int, times: int = 1) -> bool:
+        """Whether ``scraper`` fetched every target at ``version``, at least ``times`` times each."""
         with self.lock:
-            got = {n for s, n, v in self.log if s == scraper and v == version}
-        return got == set(self.servers)
+            got = [n for s, n, v in self.log if s == scraper and v == version]
+        return all(got.count(n) >= times for n in self.servers)
 
     def _handler(self, name: str) -> type[BaseHTTPRequestHandler]:
         outer = self

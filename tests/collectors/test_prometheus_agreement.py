@@ -2,7 +2,7 @@
 
 Each target serves numbered versions of its simulated exposition, each body tagged with a
 ``sim_version`` gauge; the test moves to the next version once both scrapers have fetched the
-current one from every target. Prometheus' samples (read back through its HTTP API, one scrape
+current one from every target twice (so one timed-out scrape cannot leave a version unseen). Prometheus' samples (read back through its HTTP API, one scrape
 at a time by the timestamps of its ``up`` series) are passed through the collector's adapters
 and must equal what the store holds for the same version of the same target, for every
 version, series and bucket.
@@ -135,13 +135,13 @@ def test_prometheus_and_collector_agree_sample_for_sample(
         try:
             for _ in range(VERSIONS - 1):
                 v = targets.version
-                poll(lambda v=v: targets.seen_by("prometheus", v) and targets.seen_by("gpufleet", v), 60,
+                poll(lambda v=v: targets.seen_by("prometheus", v, 2) and targets.seen_by("gpufleet", v, 2), 60,
                      f"both scrapers to fetch version {v}")
                 t += 60
                 fleet.advance(t)
                 targets.publish({s.name: fleet.render(s) for s in chosen})
             last = targets.version
-            poll(lambda: targets.seen_by("prometheus", last) and targets.seen_by("gpufleet", last), 60,
+            poll(lambda: targets.seen_by("prometheus", last, 2) and targets.seen_by("gpufleet", last, 2), 60,
                  f"both scrapers to fetch version {last}")
         finally:
             collector.send_signal(signal.SIGTERM)
