@@ -2,10 +2,10 @@
 
 Each target serves numbered versions of its simulated exposition, each body tagged with a
 ``sim_version`` gauge; the test moves to the next version once both scrapers have fetched the
-current one from every target twice (so one timed-out scrape cannot leave a version unseen). Prometheus' samples (read back through its HTTP API, one scrape
-at a time by the timestamps of its ``up`` series) are passed through the collector's adapters
-and must equal what the store holds for the same version of the same target, for every
-version, series and bucket.
+current one from every target twice (so one timed-out scrape cannot leave a version unseen).
+Prometheus' samples (read back through its HTTP API, one scrape at a time by the timestamps of
+its ``up`` series) are passed through the collector's adapters and must equal what the store
+holds for the same version of the same target, for every version, series and bucket.
 """
 
 from __future__ import annotations
