@@ -120,32 +120,26 @@ def _wait(proc: subprocess.Popen[bytes], log: Path, what: str, check, limit_s: f
         time.sleep(0.5)
 
 
-def _fleet_page_shows(url: str, gpus: str) -> None:
+def _fleet_page_shows(browser, url: str, gpus: str) -> None:
     """Headless Chromium (Debian's) on the dashboard's Fleet page: it renders the snapshot's GPUs."""
-    from playwright.sync_api import sync_playwright
-
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync"]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=args)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"{url}/?range=all", wait_until="domcontentloaded")  # Fleet is the first page
-            label = page.locator('[data-testid="stMetric"]', has_text="GPUs").first
-            label.wait_for(timeout=90_000)
-            assert label.locator('[data-testid="stMetricValue"]').inner_text().strip() == gpus
-            page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                                   timeout=90_000)
-            assert page.get_by_text("Page not found").count() == 0
-            assert page.locator('[data-testid="stException"]').count() == 0
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "up-fleet.png"), full_page=True)
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{url}/?range=all", wait_until="domcontentloaded")  # Fleet is the first page
+        label = page.locator('[data-testid="stMetric"]', has_text="GPUs").first
+        label.wait_for(timeout=90_000)
+        assert label.locator('[data-testid="stMetricValue"]').inner_text().strip() == gpus
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+                               timeout=90_000)
+        assert page.get_by_text("Page not found").count() == 0
+        assert page.locator('[data-testid="stException"]').count() == 0
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "up-fleet.png"), full_page=True)
+    finally:
+        page.close()
 
 
 def _run_once(db: Path, log: Path, stop: signal.Signals, more_than: int,
-              browse: bool = False) -> tuple[int, set[int]]:
+              browser=None) -> tuple[int, set[int]]:
     base = _free_range(TARGETS + 1)
     dash = base + TARGETS
     proc = _start(db, base, dash, log)
@@ -161,8 +155,8 @@ def _run_once(db: Path, log: Path, stop: signal.Signals, more_than: int,
         assert report.returncode == 0, report.stdout + report.stderr
         facts = json.loads(report.stdout)
         assert facts["gpus"] == 16 and facts["nodes"] == 2 and facts["batches"] > more_than
-        if browse:
-            _fleet_page_shows(f"http://127.0.0.1:{dash}", gpus="16")
+        if browser is not None:
+            _fleet_page_shows(browser, f"http://127.0.0.1:{dash}", gpus="16")
         else:  # supervision: the fleet killed outright is restarted and scraping goes on
             fleet = _child_running(proc.pid, "up-fleet")
             os.kill(fleet, signal.SIGKILL)
@@ -182,9 +176,9 @@ def _run_once(db: Path, log: Path, stop: signal.Signals, more_than: int,
     return _batches(db), kids
 
 
-def test_up_runs_stops_cleanly_and_appends_on_restart(tmp_path: Path) -> None:
+def test_up_runs_stops_cleanly_and_appends_on_restart(tmp_path: Path, browser) -> None:
     db = tmp_path / "fleet.duckdb"
-    first, kids = _run_once(db, tmp_path / "up1.log", signal.SIGINT, 0, browse=True)
+    first, kids = _run_once(db, tmp_path / "up1.log", signal.SIGINT, 0, browser=browser)
     out = (tmp_path / "up1.log").read_text()
     assert "simulated fleet" in out and "stopped collector (exit code 0)" in out
     assert not [k for k in kids if _alive(k)], "children left behind"
