@@ -9,7 +9,11 @@ scrape started against its schedule), missed scrapes, failed scrapes and samples
 the ratios.
 
 Scaled run for a small machine:  python benchmarks/collector_load.py --targets 200 --duration 60
-Full run:                        python benchmarks/collector_load.py --targets 1000 --duration 300
+Full run:                        python benchmarks/collector_load.py --targets 1000 --duration 300 \
+                                     --collector-cpu 1 --target-cpus 2-15 --target-procs 8
+
+``--collector-cpu`` pins the collector (gpufleet's process, then Prometheus) to one core and
+``--target-cpus`` the target processes to others, so the collector's CPU is its own.
 """
 
 from __future__ import annotations
@@ -28,9 +32,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+from gpufleet.collectors.column_writer import ColumnWriter
 from gpufleet.collectors.config import CollectorConfig
 from gpufleet.collectors.scrape import ScrapeEngine
-from gpufleet.core.store import StoreWriter
 
 HERE = Path(__file__).resolve().parent
 
@@ -49,16 +53,34 @@ def cpu_s(pid: int | str = "self") -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_targets(n: int, tmp: Path) -> tuple[subprocess.Popen[bytes], list[int]]:
-    ports_file = tmp / "ports.txt"
-    proc = subprocess.Popen([sys.executable, str(HERE / "collector_targets.py"), "--targets", str(n),
-                             "--ports-file", str(ports_file)])
-    deadline = time.monotonic() + 120
-    while not ports_file.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("the target server did not start")
+def cpu_set(text: str) -> set[int]:
+    """``1``, ``2-15`` or ``2,4-7`` as a set of CPU numbers."""
+    out: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def start_targets(n: int, tmp: Path, procs: int = 1,
+                  cpus: set[int] | None = None) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
+    """``procs`` target processes (pinned to ``cpus``) serving ``n`` targets; the targets' ports in order."""
+    files = [tmp / f"ports{k}.txt" for k in range(procs)]
+
+    def pin() -> None:
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    servers = [subprocess.Popen([sys.executable, str(HERE / "collector_targets.py"), "--targets", str(n),
+                                 "--shard", str(k), "--shards", str(procs), "--ports-file", str(files[k])],
+                                preexec_fn=pin) for k in range(procs)]
+    deadline = time.monotonic() + 180
+    while not all(f.exists() for f in files):
+        if any(p.poll() is not None for p in servers) or time.monotonic() > deadline:
+            raise SystemExit("the target servers did not start")
         time.sleep(0.2)
-    return proc, [int(p) for p in ports_file.read_text().split()]
+    shard_ports = [[int(p) for p in f.read_text().split()] for f in files]
+    return servers, [shard_ports[i % procs][i // procs] for i in range(n)]
 
 
 def run_gpufleet(ports: list[int], tmp: Path, interval: float, duration: float, flush: float) -> dict[str, float]:
@@ -68,7 +90,7 @@ def run_gpufleet(ports: list[int], tmp: Path, interval: float, duration: float, 
         "flush_interval": f"{flush:g}s",
         "jobs": [{"name": "load", "static": [{"targets": [f"127.0.0.1:{p}" for p in ports]}]}],
     })
-    writer = StoreWriter(cfg.store)
+    writer = ColumnWriter(cfg.store)
     engine = ScrapeEngine(cfg, writer)
     marks: dict[str, float] = {}
     rss: list[float] = []
@@ -91,6 +113,7 @@ def run_gpufleet(ports: list[int], tmp: Path, interval: float, duration: float, 
         "rss_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_end_mib": rss[-1] if rss else rss_mib(),
         "scrapes": stats.scrapes,
+        "replayed": stats.replayed,
         "failed": stats.failures,
         "missed": stats.missed,
         "lag_p50_ms": statistics.median(lags) * 1e3 if lags else 0.0,
@@ -159,26 +182,46 @@ def main() -> int:
                     help="gpufleet's flush_interval: more batches per transaction cost less each, and a crash "
                          "loses at most this many seconds of scrapes.")
     ap.add_argument("--no-peer", action="store_true", help="Skip the Prometheus run.")
+    ap.add_argument("--only", choices=("gpufleet", "prometheus"), help="Run one collector alone.")
+    ap.add_argument("--target-procs", type=int, default=1, help="Processes serving the targets.")
+    ap.add_argument("--collector-cpu", type=int, help="Pin the collector under test to this CPU.")
+    ap.add_argument("--target-cpus", type=cpu_set, help="Pin the target processes to these CPUs (e.g. 2-15).")
+    ap.add_argument("--json", type=Path, help="Also write the figures to this file.")
     args = ap.parse_args()
+    ours: dict[str, float] | None = None
+    theirs: dict[str, float] | None = None
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        server, ports = start_targets(args.targets, tmp)
+        servers, ports = start_targets(args.targets, tmp, args.target_procs, args.target_cpus)
+        if args.collector_cpu is not None:
+            os.sched_setaffinity(0, {args.collector_cpu})  # Prometheus, started from here, inherits it
         try:
-            ours = run_gpufleet(ports, tmp, args.interval, args.duration, args.flush)
-            theirs = None if args.no_peer else run_prometheus(ports, tmp, args.interval, args.duration)
+            if args.only != "prometheus":
+                ours = run_gpufleet(ports, tmp, args.interval, args.duration, args.flush)
+            if not args.no_peer and args.only != "gpufleet":
+                theirs = run_prometheus(ports, tmp, args.interval, args.duration)
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            for server in servers:
+                server.terminate()
+                server.wait(timeout=30)
     expected = args.targets * args.duration / args.interval
     print(f"{args.targets} targets x ~2,000 samples every {args.interval:g} s for {args.duration:g} s "
-          f"(~{expected:,.0f} scrapes due); gpufleet flushes every {args.flush:g} s")
-    print(f"gpufleet:   CPU {ours['cpu_cores']:.2f} cores, RSS peak {ours['rss_peak_mib']:.0f} MiB, "
-          f"{ours['samples_per_s']:,.0f} samples/s, scrapes {ours['scrapes']:.0f} (failed {ours['failed']:.0f}, "
-          f"missed {ours['missed']:.0f}), lag p50 {ours['lag_p50_ms']:.1f} ms p99 {ours['lag_p99_ms']:.1f} ms "
-          f"max {ours['lag_max_ms']:.1f} ms, {ours['written_samples']:,.0f} samples written")
+          f"(~{expected:,.0f} scrapes due); gpufleet flushes every {args.flush:g} s; "
+          f"collector CPU {args.collector_cpu if args.collector_cpu is not None else 'any'}, "
+          f"{os.cpu_count()} CPUs")
+    if args.json is not None:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                         "gpufleet": ours, "prometheus": theirs}, indent=1))
+    if ours is not None:
+        print(f"gpufleet:   CPU {ours['cpu_cores']:.2f} cores, RSS peak {ours['rss_peak_mib']:.0f} MiB, "
+              f"{ours['samples_per_s']:,.0f} samples/s, scrapes {ours['scrapes']:.0f} "
+              f"(replayed {ours['replayed']:.0f}, failed {ours['failed']:.0f}, missed {ours['missed']:.0f}), "
+              f"lag p50 {ours['lag_p50_ms']:.1f} ms p99 {ours['lag_p99_ms']:.1f} ms max {ours['lag_max_ms']:.1f} ms, "
+              f"{ours['written_samples']:,.0f} samples written")
     if theirs is not None:
         print(f"prometheus: CPU {theirs['cpu_cores']:.2f} cores, RSS peak {theirs['rss_peak_mib']:.0f} MiB, "
               f"{theirs['samples_per_s']:,.0f} samples/s")
+    if ours is not None and theirs is not None:
         print(f"ratio gpufleet/prometheus: CPU {ours['cpu_cores'] / max(theirs['cpu_cores'], 1e-9):.1f}x, "
               f"RSS {ours['rss_peak_mib'] / max(theirs['rss_peak_mib'], 1e-9):.1f}x")
     return 0

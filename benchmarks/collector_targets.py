@@ -8,6 +8,7 @@ GPU UUIDs, hostnames and pod names, so no two targets share a series; two fleet 
 from scrape to scrape, so values move.
 
     python benchmarks/collector_targets.py --targets 200 --ports-file ports.txt
+    python benchmarks/collector_targets.py --targets 1000 --shard 0 --shards 4 --ports-file ports0.txt
 """
 
 from __future__ import annotations
@@ -78,10 +79,11 @@ def templates() -> dict[str, list[str]]:
 
 
 class Targets:
-    """``n`` targets on loopback ports; every fourth one an engine."""
+    """``n`` targets on loopback ports; every fourth one an engine. A shard serves every ``shards``-th one."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, shard: int = 0, shards: int = 1) -> None:
         self.n = n
+        self.mine = list(range(shard, n, shards))
         self.bodies = templates()
         self.hits = [0] * n
 
@@ -107,7 +109,7 @@ class Targets:
 
     async def serve(self, ports_file: Path) -> None:
         servers = []
-        for i in range(self.n):
+        for i in self.mine:
             srv = await asyncio.start_server(lambda r, w, i=i: self.handle(i, r, w), "127.0.0.1", 0)
             servers.append(srv)
         ports = [s.sockets[0].getsockname()[1] for s in servers]
@@ -122,8 +124,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--targets", type=int, default=200)
     ap.add_argument("--ports-file", type=Path, required=True)
+    ap.add_argument("--shard", type=int, default=0, help="Serve targets shard, shard + shards, ...")
+    ap.add_argument("--shards", type=int, default=1)
     args = ap.parse_args()
-    asyncio.run(Targets(args.targets).serve(args.ports_file))
+    asyncio.run(Targets(args.targets, args.shard, args.shards).serve(args.ports_file))
     return 0
 
 

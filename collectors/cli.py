@@ -41,9 +41,10 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every failed scrape.")] = False,
     ) -> None:
         """Scrape every configured target into the store until interrupted."""
+        from gpufleet.collectors.column_writer import ColumnWriter
         from gpufleet.collectors.config import ConfigError, load_config
         from gpufleet.collectors.scrape import ScrapeEngine, tls_context
-        from gpufleet.core.store import StoreError, StoreWriter
+        from gpufleet.core.store import StoreError
 
         logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(message)s")
         try:
@@ -57,7 +58,7 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
                 except ConfigError as exc:
                     raise fail(f"{config}: job {job.name}: {exc}; fix the path or the file") from None
         try:
-            writer = StoreWriter(cfg.store)
+            writer = ColumnWriter(cfg.store)
         except StoreError as exc:
             raise fail(str(exc)) from None
         last = [0.0]

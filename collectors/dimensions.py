@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from gpufleet.core.store.batch import AllocationRow, Batch, GpuRow, NodeRow, ProbeRow
 
-__all__ = ["derive_dimensions", "mig_share"]
+__all__ = ["derive_dimensions", "mig_share", "probe_rows"]
 
 MIG_SLICES = 7
 
@@ -53,7 +53,7 @@ def derive_dimensions(batch: Batch) -> None:
             _DERIVED.clear()
         _DERIVED[key] = (ids, batch.gpus[marks[0]:], batch.allocations[marks[1]:], batch.nodes[marks[2]:],
                          {k: v for k, v in batch.namespaces.items() if before.get(k, ...) != v})
-    _probes(batch)
+    probe_rows(batch)
 
 
 def _derive_rows(batch: Batch) -> None:
@@ -99,7 +99,8 @@ def _derive_rows(batch: Batch) -> None:
         batch.gpus.append(replace(row, mig_profile=",".join(sorted(found))) if found else row)
 
 
-def _probes(batch: Batch) -> None:
+def probe_rows(batch: Batch) -> None:
+    """Fill ``batch.probes`` from its probe gauges (values, so never remembered across scrapes)."""
     probes = [(sid, s) for sid, s in batch.series.items()
               if s.metric.startswith("gpufleet_probe_") and s.metric != "gpufleet_probe_info"]
     if not probes:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from gpufleet.core.samples import Exemplar, Labels, MetricFamily, ParseError, Sample
 
-__all__ = ["parse", "ParseResult", "family_name_of"]
+__all__ = ["parse", "ParseResult", "family_name_of", "resolve_key"]
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -338,6 +338,12 @@ def _resolve_key(key: str) -> tuple[str, Labels] | None:
         _KEY_CACHE.clear()
     _KEY_CACHE[key] = found
     return found
+
+
+def resolve_key(key: str) -> tuple[str, Labels] | None:
+    """Name and sorted labels of a sample line's ``name{labels}`` part as the bulk reader takes it, or None."""
+    found = _KEY_CACHE.get(key, _MISS)
+    return _resolve_key(key) if found is _MISS else found  # type: ignore[return-value]
 
 
 class _Reader:

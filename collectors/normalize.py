@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gpufleet.collectors.adapters import FamilyMap, lookup
 from gpufleet.collectors.adapters.engines import LABEL_SPLITS
@@ -21,7 +21,7 @@ from gpufleet.collectors.target import Target
 from gpufleet.core.samples import Labels, MetricFamily
 from gpufleet.core.store.batch import Batch, SeriesDef, series_id_for
 
-__all__ = ["normalize", "Limits"]
+__all__ = ["normalize", "Limits", "Trace"]
 
 
 @dataclass(frozen=True)
@@ -33,22 +33,40 @@ class Limits:
     max_samples: int = 200_000
 
 
+@dataclass
+class Trace:
+    """Where each output row came from: ``(flat sample index, scale)`` per gauge, counter and bucket row.
+
+    The flat index counts samples family by family in ``ParseResult.families`` order; a bucket's
+    scale is 1 (its bound, not its value, is scaled). The repeat-scrape path replays a trace.
+    """
+
+    gauges: list[tuple[int, float]] = field(default_factory=list)
+    counters: list[tuple[int, float]] = field(default_factory=list)
+    buckets: list[tuple[int, float]] = field(default_factory=list)
+
+
 def normalize(result: ParseResult, target: Target, scrape_ts: float, *, interval_hint_s: float = 0.0,
-              limits: Limits = Limits()) -> Batch:
-    """Map a parse result onto canonical series and samples for ``target`` at ``scrape_ts``."""
+              limits: Limits = Limits(), trace: Trace | None = None) -> Batch:
+    """Map a parse result onto canonical series and samples for ``target`` at ``scrape_ts``.
+
+    With ``trace``, also record the source sample of every row (see :class:`Trace`).
+    """
     batch = Batch(target.name, scrape_ts, interval_hint_s)
     batch.rejected.extend(str(e) for e in result.errors)
     # When a scrape carries both dialects (our exporter renders both), the native one wins.
     present = set(result.families)
-    state = _State(batch, target, limits)
+    state = _State(batch, target, limits, trace)
     for fam in result.families.values():
         fmap = lookup(fam.name)
+        offset = state.offset
+        state.offset += len(fam.samples)
         if fmap is not None and fmap.source == "dcgm" and fmap.canonical in present:
             continue
         if state.total >= limits.max_samples:
             batch.rejected.append(f"sample limit {limits.max_samples} reached; {fam.name} and later families dropped")
             break
-        state.family(fam, fmap)
+        state.family(fam, fmap, offset)
     derive_dimensions(batch)
     return batch
 
@@ -60,8 +78,10 @@ _SERIES_CACHE_MAX = 2_000_000
 
 
 class _State:
-    def __init__(self, batch: Batch, target: Target, limits: Limits) -> None:
+    def __init__(self, batch: Batch, target: Target, limits: Limits, trace: Trace | None) -> None:
         self.batch = batch
+        self.trace = trace
+        self.offset = 0
         self.target = target
         self.limits = limits
         self.seen: set[tuple[str, Labels]] = set()
@@ -109,20 +129,23 @@ class _State:
         self.seen.add((name, raw))
         return True
 
-    def family(self, fam: MetricFamily, fmap: FamilyMap | None) -> None:
+    def family(self, fam: MetricFamily, fmap: FamilyMap | None, offset: int) -> None:
         base = fmap.canonical if fmap else fam.name
         scale = fmap.scale if fmap else 1.0
         if fam.type in ("histogram", "gaugehistogram"):
-            self.histogram(fam, fmap, base, scale)
+            self.histogram(fam, fmap, base, scale, offset)
             return
         splits = fmap is None and fam.name in LABEL_SPLITS
-        for s in fam.samples:
+        trace = self.trace
+        for i, s in enumerate(fam.samples, offset):
             if s.name.endswith("_created"):
                 continue
             if splits:
                 found = split_for(fam.name, s.labels)
                 if found is not None:
-                    self.split_sample(s.name, found[0], found[1], s.labels, s.value, s.timestamp)
+                    if self.split_sample(s.name, found[0], found[1], s.labels, s.value, s.timestamp) \
+                            and trace is not None:
+                        trace.gauges.append((i, 1.0))
                     continue
             if fam.type == "counter" or (fam.type == "summary" and s.name != fam.name):
                 kind = "counter"
@@ -138,23 +161,27 @@ class _State:
             if sid is None:
                 continue
             (self.batch.counters if kind == "counter" else self.batch.gauges).append((sid, ts, value))
+            if trace is not None:
+                (trace.counters if kind == "counter" else trace.gauges).append((i, scale))
             self.total += 1
 
     def split_sample(self, name: str, fmap: FamilyMap, rest: Labels, raw: Labels, value: float,
-                     at: float | None) -> None:
+                     at: float | None) -> bool:
         """One gauge of a label-keyed family (TensorRT-LLM's backend) under its canonical name."""
         if not self.check(name, raw, value, "gauge"):
-            return
+            return False
         sid = self.series(fmap.canonical, "gauge", rest, fmap, name)
         if sid is None:
-            return
+            return False
         self.batch.gauges.append((sid, at if at is not None else self.batch.scrape_ts, value))
         self.total += 1
+        return True
 
-    def histogram(self, fam: MetricFamily, fmap: FamilyMap | None, base: str, scale: float) -> None:
-        groups: dict[Labels, list[tuple[float, float, float | None]]] = {}
+    def histogram(self, fam: MetricFamily, fmap: FamilyMap | None, base: str, scale: float, offset: int) -> None:
+        groups: dict[Labels, list[tuple[float, float, float | None, int]]] = {}
         bucket_name = fam.name + "_bucket"
-        for s in fam.samples:
+        trace = self.trace
+        for i, s in enumerate(fam.samples, offset):
             if s.name.endswith("_created"):
                 continue
             if not self.check(s.name, s.labels, s.value, "counter"):
@@ -167,7 +194,7 @@ class _State:
                 if le != le:
                     self.batch.rejected.append(f"{s.name}{_fmt(s.labels)}: missing or invalid 'le' label")
                     continue
-                groups.setdefault(rest, []).append((le * scale if le != math.inf else le, s.value, s.timestamp))
+                groups.setdefault(rest, []).append((le * scale if le != math.inf else le, s.value, s.timestamp, i))
             else:
                 suffix = s.name[len(fam.name):]
                 value = s.value * scale if suffix in ("_sum", "_gsum") else s.value
@@ -176,6 +203,8 @@ class _State:
                 if sid is None:
                     continue
                 self.batch.counters.append((sid, ts, value))
+                if trace is not None:
+                    trace.counters.append((i, scale if suffix in ("_sum", "_gsum") else 1.0))
                 self.total += 1
         for rest, buckets in groups.items():
             buckets.sort()
@@ -190,8 +219,10 @@ class _State:
             sid = self.series(base, "histogram", rest, fmap, fam.name)
             if sid is None:
                 continue
-            for le, value, at in buckets:
+            for le, value, at, i in buckets:
                 self.batch.buckets.append((sid, at if at is not None else self.batch.scrape_ts, le, value))
+                if trace is not None:
+                    trace.buckets.append((i, 1.0))
             self.total += len(buckets)
 
 

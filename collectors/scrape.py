@@ -40,7 +40,8 @@ from gpufleet.collectors.discovery import (
     static_targets,
 )
 from gpufleet.collectors.exposition import parse
-from gpufleet.collectors.normalize import Limits, normalize
+from gpufleet.collectors.normalize import Limits, Trace, normalize
+from gpufleet.collectors.repeat import Plan, build_plan, replay
 from gpufleet.collectors.target import Target
 from gpufleet.core.store import Batch, StoreWriter, WriteReport
 
@@ -72,6 +73,9 @@ class TargetState:
     missed: int = 0
     series: frozenset[int] = frozenset()
     task: asyncio.Task[None] | None = None
+    plan: Plan | None = None  # how the last fully parsed body maps onto rows (see repeat.py)
+    synthetic_plan: Plan | None = None
+    replayed: int = 0
 
 
 @dataclass
@@ -82,6 +86,7 @@ class EngineStats:
     failures: int = 0
     samples: int = 0
     missed: int = 0
+    replayed: int = 0
     lags: list[float] = field(default_factory=list)
     written: WriteReport = field(default_factory=WriteReport)
 
@@ -263,23 +268,40 @@ class ScrapeEngine:
             raise ScrapeFailed(f"body is not UTF-8 (byte {exc.start})") from None
 
     def to_batch(self, state: TargetState, ts: float, text: str | None, duration: float, error: str) -> Batch:
-        """Parse and normalise a scrape (or record its failure), with the synthetic samples."""
+        """Parse and normalise a scrape (or record its failure), with the synthetic samples.
+
+        A body that repeats the last one's lines but for the values is replayed from the target's
+        plan (:mod:`gpufleet.collectors.repeat`): the same batch as the full path, made faster.
+        """
         target = Target(state.spec.name, state.spec.labels)
         samples = 0
         batch: Batch | None = None
         if text is not None:
-            result = parse(text)
-            samples = sum(len(f.samples) for f in result.families.values())
-            if samples > self.cfg.limits.samples:
-                error = f"{samples} samples exceed the limit of {self.cfg.limits.samples}"
+            plan = state.plan
+            if plan is not None and plan.samples <= self.cfg.limits.samples:
+                batch = replay(plan, text, target.name, ts, state.interval)
+            if batch is not None:
+                samples = plan.samples if plan is not None else 0
+                state.replayed += 1
+                self.stats.replayed += 1
             else:
-                batch = normalize(result, target, ts, interval_hint_s=state.interval, limits=self._limits)
+                state.plan = None
+                result = parse(text)
+                samples = sum(len(f.samples) for f in result.families.values())
+                if samples > self.cfg.limits.samples:
+                    error = f"{samples} samples exceed the limit of {self.cfg.limits.samples}"
+                else:
+                    trace = Trace()
+                    batch = normalize(result, target, ts, interval_hint_s=state.interval, limits=self._limits,
+                                      trace=trace)
+                    state.plan = build_plan(text, result, batch, trace)
         up = batch is not None
-        series = frozenset(batch.series) if batch is not None else frozenset()
-        stale = len(state.series - series) if up else 0
+        # a plan's series are the batch's own (replayed from it, or built from it just now)
+        series = (frozenset() if batch is None else state.plan.series_set if state.plan is not None
+                  else frozenset(batch.series))
+        stale = (0 if series is state.series else len(state.series - series)) if up else 0
         rejected = len(batch.rejected) if batch is not None else 0
-        synthetic = normalize(parse(_synthetic(up, duration, samples, rejected, stale)), target, ts,
-                              interval_hint_s=state.interval)
+        synthetic = self._synthetic_batch(state, target, ts, _synthetic(up, duration, samples, rejected, stale))
         if batch is None:
             batch = synthetic
         else:
@@ -289,6 +311,17 @@ class ScrapeEngine:
         state.up = up
         state.last_error = error if not up else ("; ".join(batch.rejected[:3]) if batch.rejected else "")
         state.last_samples = samples
+        return batch
+
+    def _synthetic_batch(self, state: TargetState, target: Target, ts: float, text: str) -> Batch:
+        """The synthetic samples' batch; their lines repeat too, so they replay like any body."""
+        plan = state.synthetic_plan
+        batch: Batch | None = replay(plan, text, target.name, ts, state.interval) if plan is not None else None
+        if batch is None:
+            result = parse(text)
+            trace = Trace()
+            batch = normalize(result, target, ts, interval_hint_s=state.interval, trace=trace)
+            state.synthetic_plan = build_plan(text, result, batch, trace)
         return batch
 
     async def scrape(self, state: TargetState) -> Batch:
