@@ -44,12 +44,12 @@ def open_source(spec: str) -> Source:
 
 
 def _seconds(text: str, spec: str) -> float:
-    """``30s``, ``1m`` or ``15`` (seconds) -> seconds."""
-    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    """``30s``, ``500ms``, ``1m`` or ``15`` (seconds) -> seconds."""
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
     t = text.strip().lower()
-    mult = units.get(t[-1:], 1.0)
+    unit = next((u for u in units if t.endswith(u)), "")
     try:
-        value = float(t[:-1] if t[-1:] in units else t) * mult
+        value = float(t.removesuffix(unit) if unit else t) * units.get(unit, 1.0)
     except ValueError:
         value = -1.0
     if value <= 0:

@@ -14,13 +14,18 @@ from ..dashboards.promfleet import FleetServer  # noqa: TID252 - the shared test
 
 
 class PortFleet:
-    """``targets``: sim target name -> (loopback host:port, target labels)."""
+    """``targets``: sim target name -> (loopback host:port, target labels).
+
+    Every target answers 503 until :meth:`open` and after :meth:`close`, so two scrapers started at
+    different moments hold samples of the same span.
+    """
 
     def __init__(self, cfg: FleetConfig) -> None:
         self.fleet = FleetServer(cfg)
         self.fleet.server.server_close()  # its one-port server is not used
         for sampler, _collector in self.fleet.samplers.values():
             sampler.gpm_interval = 0.01  # GPM's two samples 10 ms apart, so a node answers within a 1 s scrape
+        self.serving = threading.Event()
         self.servers: dict[str, ThreadingHTTPServer] = {}
         for name in self.fleet.targets:
             self.servers[name] = ThreadingHTTPServer(("127.0.0.1", 0), self._handler(name))
@@ -47,6 +52,9 @@ class PortFleet:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
+                if not outer.serving.is_set():
+                    self.send_error(503, "fleet not serving")
+                    return
                 text = outer.fleet.render(name)
                 if outer.fleet.targets[name].kind == "node":
                     text += outer.info[name.rsplit(":", 1)[0]]
@@ -64,6 +72,14 @@ class PortFleet:
                 return
 
         return Handler
+
+    def open(self) -> None:
+        """Targets answer from now on."""
+        self.serving.set()
+
+    def close(self) -> None:
+        """Targets answer 503 from now on."""
+        self.serving.clear()
 
     def __enter__(self) -> PortFleet:
         for srv in self.servers.values():

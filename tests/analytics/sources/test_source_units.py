@@ -35,7 +35,8 @@ def test_bad_source_specs_name_the_input(spec: str, message: str) -> None:
 
 
 @pytest.mark.parametrize(("frag", "seconds"), [("", 60.0), ("#scrape_interval=15s", 15.0),
-                                               ("#scrape_interval=2m", 120.0), ("#scrape_interval=30", 30.0)])
+                                               ("#scrape_interval=2m", 120.0), ("#scrape_interval=30", 30.0),
+                                               ("#scrape_interval=500ms", 0.5)])
 def test_prometheus_spec_scrape_interval(frag: str, seconds: float) -> None:
     src = open_source("prometheus:http://127.0.0.1:9/" + frag)
     assert isinstance(src, PrometheusSource)
