@@ -2,9 +2,10 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 DB ?= gpufleet.duckdb
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 DEBIAN_PACKAGES := $(shell grep -v '^\#' deploy/debian-packages.txt 2>/dev/null)
 
-.PHONY: install system-deps run lint typecheck pytest test bench
+.PHONY: install system-deps run lint typecheck pytest test bench images
 
 # torch is pinned first: the CPU build on disk satisfies the probes extra without a multi-GB download.
 install:
@@ -35,3 +36,9 @@ test: install system-deps lint typecheck pytest
 
 bench: install
 	$(PYTHON) benchmarks/run_all.py
+
+# The chart's two images; needs a container engine (docker or podman via DOCKER=podman).
+DOCKER ?= docker
+images:
+	$(DOCKER) build -f deploy/images/gpufleet.Dockerfile -t ghcr.io/gpufleet/gpufleet:$(VERSION) .
+	$(DOCKER) build -f deploy/images/probes.Dockerfile -t ghcr.io/gpufleet/gpufleet-probes:$(VERSION) .
