@@ -130,3 +130,12 @@ def test_chart_images_exist_as_dockerfiles() -> None:
     assert named == set(DOCKERFILES)
     for dockerfile in DOCKERFILES.values():
         assert f"-f deploy/images/{dockerfile.name}" in dockerfile.read_text()  # its build command is documented
+
+
+def test_image_tags_follow_the_package_version() -> None:
+    """``make images`` tags with the package version; the chart pulls its appVersion by default."""
+    version = re.search(r'^version = "(.+)"$', (ROOT / "pyproject.toml").read_text(), re.M)
+    chart = yaml.safe_load((ROOT / "deploy" / "helm" / "gpufleet" / "Chart.yaml").read_text())
+    assert version is not None and chart["appVersion"] == version.group(1)
+    for manifest in (ROOT / "deploy" / "probes").glob("*.yaml"):
+        assert f"gpufleet-probes:{version.group(1)}" in manifest.read_text(), manifest.name
