@@ -1,22 +1,28 @@
 """Page render times of the Streamlit app in headless Chromium, beside the 2 s target and a bare-Streamlit floor.
 
-Builds (or reuses) a simulated store through the real pipeline, serves the app on loopback and times
-every page three ways, on a freshly started server:
+Builds (or reuses) a simulated store through the real pipeline, serves the app on loopback the way
+``gpufleet dashboard`` does (the server warms every page's default view of the ``--warm`` ranges when it
+starts; the run waits for the server to log ``warm-up done``) and times every page four ways:
 
-* in-app, first visit: one tab opens the last page, waits ``--pause`` seconds, then clicks through the
-  pages in the sidebar, each visited for the first time in this server (the app starts warming every
-  page's default view after the first page is drawn; ``--no-warm`` turns that off);
+* in-app, first visit: a returning user's browser (a Chromium profile on disk that visited the app before, on
+  an earlier server at the same address, so Streamlit's hashed JavaScript bundles are in its HTTP cache)
+  opens the last page, waits ``--pause`` seconds, then clicks through the pages in the sidebar, each
+  visited for the first time in this server;
 * in-app, cached: the same clicks again;
-* fresh tab: each page opened in a new tab (downloads and boots Streamlit's frontend, opens a session).
+* fresh tab, returning browser: each page opened in a new tab of that profile (Streamlit's frontend boots
+  again and opens a new session; its bundles come from the browser's cache);
+* fresh tab, cold browser: each page opened in a brand-new browser context with an empty cache (a
+  first-ever visit: every bundle is downloaded and compiled).
 
 A time ends when the server has reported the page's script run finished (Streamlit's ``script_finished``
 message on the websocket) and the DOM has settled after it: the later of that message and the last DOM
-change before 0.7 s of quiet (a MutationObserver installed at document start records the changes).
+change before 0.7 s of quiet (a MutationObserver installed at document start records the changes). The
+server's part (until ``script_finished``) is printed beside each in-app first visit.
 
-The same run serves a one-heading Streamlit page and opens it in fresh tabs: the floor any Streamlit page
-pays on this machine. Ratios are to the 2 s target.
+The same run serves a one-heading Streamlit page and opens it in fresh tabs of a returning and of a cold
+browser: the floor any Streamlit page pays on this machine. Ratios are to the 2 s target.
 
-    python benchmarks/dashboard_bench.py --gpus 1000 --days 7 --step 3600 --db /tmp/bench.duckdb
+    python benchmarks/dashboard_bench.py --gpus 1000 --days 30 --step 3600 --db /tmp/bench1000x30.duckdb
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ from gpufleet.history import HistoryPlan, build_history
 
 TARGET_S = 2.0
 END = 1_767_830_400.0
-CHROMIUM = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+CHROMIUM = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+VIEWPORT = {"width": 1400, "height": 1000}
 BARE_APP = """import streamlit as st
 st.set_page_config(layout="wide")
 st.navigation([st.Page(lambda: st.header("Bare"), title="Bare", url_path="bare", default=True)]).run()
@@ -70,17 +77,40 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(cmd: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+def _serve(cmd: list[str], port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode} (log: {log})")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/_stcore/health", timeout=2).status_code == 200:
                 return proc
         except httpx.HTTPError:
             time.sleep(0.2)
+    _stop(proc)
+    raise TimeoutError(f"streamlit on port {port} did not come up (log: {log})")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.terminate()
-    raise TimeoutError(f"streamlit on port {port} did not come up")
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def _wait_warm(log: Path, timeout: float = 600) -> str:
+    """Block until the server logs that its warm-up is done; return that line."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in log.read_text(errors="replace").splitlines():
+            if "warm-up done" in line or "warm-up skipped" in line:
+                return line.strip()
+        time.sleep(0.5)
+    raise TimeoutError(f"the server did not finish its warm-up within {timeout:.0f} s (log: {log})")
 
 
 def _ready(page: Any, title: str) -> None:
@@ -91,10 +121,12 @@ def _ready(page: Any, title: str) -> None:
 class Page:
     """A browser tab that records when the server reports each script run finished (ForwardMsg over the socket)."""
 
-    def __init__(self, browser: Any) -> None:
-        self.tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+    def __init__(self, context: Any) -> None:
+        self.tab = context.new_page()
+        self.tab.set_viewport_size(VIEWPORT)
         self.tab.add_init_script(OBSERVER_JS)
         self.finished: list[float] = []
+        self.server_s = 0.0
         self.tab.on("websocket", lambda ws: ws.on("framereceived", self._frame))
 
     def _frame(self, payload: Any) -> None:
@@ -117,12 +149,13 @@ class Page:
         _ready(self.tab, title)
         last_js = _settled(self.tab)
         done = max(t for t in self.finished if t > t0)
+        self.server_s = done - t0
         return max(done - t0, (last_js - js_t0) / 1000)
 
 
-def _fresh_tab(browser: Any, url: str, title: str) -> float:
+def _fresh_tab(context: Any, url: str, title: str) -> float:
     """Seconds from navigation start until the page's script run finished and its DOM settled."""
-    page = Page(browser)
+    page = Page(context)
     t0 = time.perf_counter()
     page.tab.goto(url, wait_until="domcontentloaded")
     dt = page.rendered_since(t0, 0.0, title)
@@ -130,9 +163,18 @@ def _fresh_tab(browser: Any, url: str, title: str) -> float:
     return dt
 
 
-def _click_through(page: Page) -> list[float]:
-    """Click every page's sidebar link in turn; seconds until its script run finished and its DOM settled."""
-    out = []
+def _cold_tab(browser: Any, url: str, title: str) -> float:
+    """A first-ever visit: a fresh tab in a brand-new context (empty HTTP cache)."""
+    context = browser.new_context()
+    try:
+        return _fresh_tab(context, url, title)
+    finally:
+        context.close()
+
+
+def _click_through(page: Page) -> tuple[list[float], list[float]]:
+    """Click every page's sidebar link in turn: seconds until rendered and settled, and the server's part."""
+    out, server = [], []
     for title, _path, _module, _icon in PAGES:
         link = page.tab.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=title).first
         _settled(page.tab)
@@ -140,7 +182,27 @@ def _click_through(page: Page) -> list[float]:
         t0 = time.perf_counter()
         link.click()
         out.append(page.rendered_since(t0, js_t0, title))
-    return out
+        server.append(page.server_s)
+    return out, server
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _prime(pw: Any, profile: Path, db: Path, port: int, env: dict[str, str], log: Path) -> None:
+    """An earlier visit of this browser profile: every page of the app at the same address (6 h views)."""
+    proc = _serve(command(db, port), port, {**env, "GPUFLEET_DASHBOARD_WARM": "0"}, log)
+    try:
+        context = pw.chromium.launch_persistent_context(str(profile), executable_path="/usr/bin/chromium",
+                                                        headless=True, args=CHROMIUM, viewport=VIEWPORT)
+        tab = Page(context)
+        tab.tab.goto(f"http://127.0.0.1:{port}/{PAGES[-1][1]}?range=6h", wait_until="domcontentloaded")
+        tab.rendered_since(0.0, 0.0, PAGES[-1][0])
+        _click_through(tab)
+        context.close()
+    finally:
+        _stop(proc)
 
 
 def main() -> int:
@@ -150,7 +212,8 @@ def main() -> int:
     ap.add_argument("--step", type=float, default=3600, help="seconds between scrapes of the simulated fleet")
     ap.add_argument("--db", type=Path, default=Path("/tmp/gpufleet-dashboard-bench.duckdb"))
     ap.add_argument("--range", default="all", help="time-range filter the pages are opened with")
-    ap.add_argument("--no-warm", action="store_true", help="turn off the app's warm-up of every page's view")
+    ap.add_argument("--no-warm", action="store_true",
+                    help="turn off the app's warm-up (at server start and after a session's first page)")
     ap.add_argument("--pause", type=float, default=0.0,
                     help="seconds to wait after the session opens before clicking (a reader on the first page)")
     args = ap.parse_args()
@@ -164,44 +227,61 @@ def main() -> int:
 
     env = {**os.environ, "GPUFLEET_DB": "", "GPUFLEET_DASHBOARD_WARM": "0" if args.no_warm else "1"}
     port, bare_port = _port(), _port()
-    with tempfile.TemporaryDirectory() as tmp:
+    loads = [_load()]
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
+        profile, log = Path(tmp) / "profile", Path(tmp) / "server.log"
         bare = Path(tmp) / "bare.py"
         bare.write_text(BARE_APP)
         bare_cmd = [sys.executable, "-m", "streamlit", "run", str(bare), "--server.port", str(bare_port),
                     "--server.address", "127.0.0.1", "--server.headless", "true",
                     "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-        procs = [_serve(command(args.db, port), port, env), _serve(bare_cmd, bare_port, env)]
+        _prime(pw, profile, args.db, port, env, Path(tmp) / "prime.log")
+        t_start = time.perf_counter()
+        procs = [_serve(command(args.db, port), port, env, log), _serve(bare_cmd, bare_port, env, Path(tmp) / "b.log")]
         try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM)
-                base = f"http://127.0.0.1:{port}"
-                tab = Page(browser)
-                t0 = time.perf_counter()
-                tab.tab.goto(f"{base}/{PAGES[-1][1]}?range={args.range}", wait_until="domcontentloaded")
-                opened = tab.rendered_since(t0, 0.0, PAGES[-1][0])
-                time.sleep(args.pause)
-                first = _click_through(tab)
-                cached = _click_through(tab)
-                tab.tab.close()
-                fresh = [_fresh_tab(browser, f"{base}/{path}?range={args.range}", title)
-                         for title, path, _m, _i in PAGES]
-                floor = [_fresh_tab(browser, f"http://127.0.0.1:{bare_port}/bare", "Bare") for _ in range(3)]
-                browser.close()
+            warm_line = "warm-up off" if args.no_warm else _wait_warm(log)
+            warm_wait = time.perf_counter() - t_start
+            loads.append(_load())
+            context = pw.chromium.launch_persistent_context(str(profile), executable_path="/usr/bin/chromium",
+                                                            headless=True, args=CHROMIUM, viewport=VIEWPORT)
+            base = f"http://127.0.0.1:{port}"
+            tab = Page(context)
+            t0 = time.perf_counter()
+            tab.tab.goto(f"{base}/{PAGES[-1][1]}?range={args.range}", wait_until="domcontentloaded")
+            opened = tab.rendered_since(t0, 0.0, PAGES[-1][0])
+            time.sleep(args.pause)
+            first, first_server = _click_through(tab)
+            cached, _ = _click_through(tab)
+            tab.tab.close()
+            fresh = [_fresh_tab(context, f"{base}/{path}?range={args.range}", title) for title, path, _m, _i in PAGES]
+            bare_url = f"http://127.0.0.1:{bare_port}/bare"
+            _fresh_tab(context, bare_url, "Bare")  # this profile's earlier visit of the bare page
+            floor = [_fresh_tab(context, bare_url, "Bare") for _ in range(3)]
+            context.close()
+            loads.append(_load())
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM)
+            cold = [_cold_tab(browser, f"{base}/{path}?range={args.range}", title) for title, path, _m, _i in PAGES]
+            cold_floor = [_cold_tab(browser, bare_url, "Bare") for _ in range(3)]
+            browser.close()
+            loads.append(_load())
         finally:
             for p in procs:
-                p.terminate()
-                p.wait(timeout=10)
-    print(f"session opened on {PAGES[-1][0]} in {opened:.2f} s (warm-up {'off' if args.no_warm else 'on'}, "
-          f"then {args.pause:g} s before the first click)")
-    print(f"{'page':<12} {'in-app first s':>15} {'in-app cached s':>16} {'fresh tab s':>12} "
-          f"{'first/2s':>9} {'cached/2s':>10} {'fresh/2s':>9}")
-    for (title, *_), a, b, c in zip(PAGES, first, cached, fresh, strict=True):
-        print(f"{title:<12} {a:>15.2f} {b:>16.2f} {c:>12.2f} {a / TARGET_S:>9.2f} {b / TARGET_S:>10.2f} "
-              f"{c / TARGET_S:>9.2f}")
-    med = statistics.median(floor)
-    print(f"bare Streamlit page, fresh tab: median {med:.2f} s of {', '.join(f'{x:.2f}' for x in floor)} "
-          f"= {med / TARGET_S:.2f}x the target")
-    print(f"worst in-app first {max(first):.2f} s, in-app cached {max(cached):.2f} s, fresh tab {max(fresh):.2f} s")
+                _stop(p)
+    print(f"server: {warm_line} (health to done {warm_wait:.1f} s); load average (1, 5, 15 min) at start, "
+          f"after warm-up, after the returning browser, at the end: {' | '.join(loads)}")
+    print(f"session opened on {PAGES[-1][0]} in {opened:.2f} s (returning browser; then {args.pause:g} s "
+          "before the first click)")
+    print(f"{'page':<12} {'in-app first s':>15} {'(server s)':>10} {'in-app cached s':>16} {'fresh tab s':>12} "
+          f"{'cold tab s':>11} {'first/2s':>9} {'cached/2s':>10} {'fresh/2s':>9} {'cold/2s':>8}")
+    for (title, *_), a, s, b, c, d in zip(PAGES, first, first_server, cached, fresh, cold, strict=True):
+        print(f"{title:<12} {a:>15.2f} {s:>10.2f} {b:>16.2f} {c:>12.2f} {d:>11.2f} {a / TARGET_S:>9.2f} "
+              f"{b / TARGET_S:>10.2f} {c / TARGET_S:>9.2f} {d / TARGET_S:>8.2f}")
+    for name, xs in (("returning browser", floor), ("cold browser", cold_floor)):
+        med = statistics.median(xs)
+        print(f"bare Streamlit page, fresh tab, {name}: median {med:.2f} s of {', '.join(f'{x:.2f}' for x in xs)} "
+              f"= {med / TARGET_S:.2f}x the target")
+    print(f"worst: in-app first {max(first):.2f} s, in-app cached {max(cached):.2f} s, fresh tab (returning) "
+          f"{max(fresh):.2f} s, fresh tab (cold browser) {max(cold):.2f} s")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Start the app: ``streamlit run`` on :mod:`gpufleet.dashboards.app` with the store path (read-only)."""
+"""Start the app: ``streamlit run`` on :mod:`gpufleet.dashboards.app` over a read-only store, warmed at start."""
 
 from __future__ import annotations
 
@@ -12,27 +12,36 @@ __all__ = ["launch", "command", "APP"]
 APP = Path(__file__).with_name("app.py")
 
 
-def command(db: Path, port: int, *, address: str = "127.0.0.1", headless: bool = True) -> list[str]:
-    """The ``streamlit run`` command line for ``db`` on ``address:port``."""
-    return [sys.executable, "-m", "streamlit", "run", str(APP),
+def command(db: Path, port: int, *, address: str = "127.0.0.1", headless: bool = True,
+            warm: str | None = None) -> list[str]:
+    """The command line serving the app over ``db`` on ``address:port`` (``streamlit run`` behind a warm-up).
+
+    ``warm`` lists the time ranges whose default views are computed at start (see :mod:`serve`).
+    """
+    return [sys.executable, "-m", "gpufleet.dashboards.serve",
             "--server.port", str(port), "--server.address", address,
             "--server.headless", "true" if headless else "false",
             "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
-            "--", "--db", str(Path(db).resolve())]
+            "--", "--db", str(Path(db).resolve()), *(["--warm", warm] if warm is not None else [])]
 
 
-def launch(db: Path, port: int = 8501, *, address: str = "127.0.0.1") -> None:
+def launch(db: Path, port: int = 8501, *, address: str = "127.0.0.1", warm: str | None = None) -> None:
     """Serve the app on ``address:port`` until interrupted (blocking).
 
-    Raises ImportError when Streamlit (the ``app`` extra) is missing and FileNotFoundError for a missing store.
+    Raises ImportError when Streamlit (the ``app`` extra) is missing, ValueError for a range ``warm`` names that the
+    app does not offer and FileNotFoundError for a missing store.
     """
     if importlib.util.find_spec("streamlit") is None:
         raise ImportError("the dashboard needs the 'app' extra: pip install 'gpufleet[app]'")
+    if warm is not None:
+        from gpufleet.dashboards.warmup import parse_ranges
+
+        parse_ranges(warm)
     if not Path(db).exists():
         raise FileNotFoundError(f"store {db} does not exist (create it with `gpufleet demo` or `gpufleet ingest`)")
     print(f"gpufleet dashboard on http://{address}:{port} (store {db}, read-only); Ctrl-C stops it", flush=True)
-    proc = subprocess.Popen(command(Path(db), port, address=address))
+    proc = subprocess.Popen(command(Path(db), port, address=address, warm=warm))
     try:
         proc.wait()
     except KeyboardInterrupt:

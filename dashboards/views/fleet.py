@@ -2,17 +2,91 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import polars as pl
 import streamlit as st  # noqa: TID251
 
 from gpufleet.analytics.fleet import STATES
 from gpufleet.dashboards import cached
 from gpufleet.dashboards.context import Context
+from gpufleet.dashboards.shaping import SEVERITIES, bin_every, first_rows, xid_nodes, xid_timeline
 from gpufleet.dashboards.views.common import plotly_ready
 
-__all__ = ["render"]
+__all__ = ["render", "live_table", "LIVE_ROWS", "NODE_ROWS"]
 
 COLORS = {"lost": "#7f1d1d", "critical": "#dc2626", "warning": "#f59e0b", "healthy": "#16a34a"}
+XID_COLORS = {"critical": "#dc2626", "warning": "#f59e0b", "application": "#6b7280"}
+LIVE_ROWS = 100  # GPUs listed under "Live health", least healthy first; the rest are in the download
+NODE_ROWS = 20  # nodes listed under "XIDs by node", worst first
+_LIVE_COLUMNS = ("state", "reason", "cluster", "node", "gpu_index", "gpu_model", "utilization_ratio",
+                 "temperature_celsius", "power_watts", "memory_used_bytes", "namespace", "pod", "team", "gpu_uuid")
+
+
+def live_table(gpus: pl.DataFrame) -> pl.DataFrame:
+    """One row per GPU, least healthy first (lost, critical, warning, healthy; then node and index), memory in GiB."""
+    order = {s: i for i, s in enumerate(STATES)}
+    live = gpus.with_columns(pl.col("state").replace_strict(order, default=len(STATES)).alias("_o"))
+    live = live.sort("_o", "node", "gpu_index").select([c for c in _LIVE_COLUMNS if c in live.columns])
+    if "memory_used_bytes" in live.columns:
+        live = live.with_columns((pl.col("memory_used_bytes") / 2**30).round(1).alias("memory_used_bytes")).rename(
+            {"memory_used_bytes": "memory_used_gib"})
+    return live
+
+
+def _csv_download(label: str, frame: pl.DataFrame, file_name: str, key: str) -> None:
+    """A download of ``frame`` as CSV, written when the button is pressed."""
+    st.download_button(label, lambda: frame.write_csv().encode(), file_name=file_name, mime="text/csv", key=key)
+
+
+def _states(table: pl.DataFrame) -> None:
+    st.subheader("GPUs by model and state")
+    if plotly_ready():
+        import plotly.express as px
+
+        long = table.unpivot(index="gpu_model", on=list(STATES), variable_name="state", value_name="gpus")
+        fig = px.bar(long.to_pandas(), x="gpus", y="gpu_model", color="state", orientation="h",
+                     color_discrete_map=COLORS, category_orders={"state": list(STATES)}, height=120 + 40 * table.height)
+        fig.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title=None, legend_title=None)
+        st.plotly_chart(fig, width="stretch")
+    st.dataframe(table, hide_index=True, width="stretch")
+
+
+def _live(gpus: pl.DataFrame) -> None:
+    st.subheader("Live health")
+    live = live_table(gpus)
+    shown, note = first_rows(live, LIVE_ROWS)
+    if note:
+        st.caption(f"{note} Least healthy first.")
+    st.dataframe(shown, hide_index=True, width="stretch", height=min(38 + 35 * shown.height, 420),
+                 column_config={"utilization_ratio": st.column_config.ProgressColumn(
+                     "utilization", min_value=0.0, max_value=1.0, format="percent")})
+    _csv_download(f"Download all {live.height:,} GPUs (CSV)", live, "gpufleet-live-health.csv", "fleet_live_dl")
+
+
+def _xids(events: pl.DataFrame, xids: pl.DataFrame, start: datetime, end: datetime) -> None:
+    st.subheader("XIDs")
+    if xids.height == 0:
+        st.success("No XID errors in this window.", icon=":material/check_circle:")
+        return
+    st.dataframe(xids, hide_index=True, width="stretch")
+    every = bin_every(start, end)
+    if plotly_ready():
+        import plotly.express as px
+
+        line = xid_timeline(events, every)
+        fig = px.bar(line.to_pandas(), x="ts", y="events", color="severity", color_discrete_map=XID_COLORS,
+                     category_orders={"severity": list(SEVERITIES)}, height=260)
+        fig.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis_title=None,
+                          yaxis_title=f"events per {every}", legend_title=None, bargap=0.1)
+        st.plotly_chart(fig, width="stretch")
+    st.markdown("**XIDs by node**, most critical first")
+    nodes, note = first_rows(xid_nodes(events), NODE_ROWS)
+    if note:
+        st.caption(note)
+    st.dataframe(nodes, hide_index=True, width="stretch")
+    _csv_download(f"Download all {events.height:,} XID events (CSV)", events, "gpufleet-xid-events.csv",
+                  "fleet_xid_dl")
 
 
 def render(ctx: Context) -> None:
@@ -33,17 +107,7 @@ def render(ctx: Context) -> None:
     critical_xids = int(critical["count"].sum()) if critical.height else 0
     cols[5].metric("Critical XIDs", f"{critical_xids:,}")
 
-    st.subheader("GPUs by model and state")
-    table = snap.by_model_state
-    if plotly_ready():
-        import plotly.express as px
-
-        long = table.unpivot(index="gpu_model", on=list(STATES), variable_name="state", value_name="gpus")
-        fig = px.bar(long.to_pandas(), x="gpus", y="gpu_model", color="state", orientation="h",
-                     color_discrete_map=COLORS, category_orders={"state": list(STATES)}, height=120 + 40 * table.height)
-        fig.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title=None, legend_title=None)
-        st.plotly_chart(fig, width="stretch")
-    st.dataframe(table, hide_index=True, width="stretch")
+    _states(snap.by_model_state)
 
     st.subheader("Lost GPUs")
     if snap.lost.height:
@@ -51,32 +115,5 @@ def render(ctx: Context) -> None:
     else:
         st.success("No GPU is lost: every GPU answered its last scrape.", icon=":material/check_circle:")
 
-    st.subheader("Live health")
-    order = {s: i for i, s in enumerate(STATES)}
-    live = snap.gpus.with_columns(pl.col("state").replace_strict(order, default=len(STATES)).alias("_o"))
-    shown = [c for c in ("state", "reason", "cluster", "node", "gpu_index", "gpu_model", "utilization_ratio",
-                         "temperature_celsius", "power_watts", "memory_used_bytes", "namespace", "pod", "team",
-                         "gpu_uuid") if c in live.columns]
-    live = live.sort("_o", "node", "gpu_index").select(shown)
-    if "memory_used_bytes" in live.columns:
-        live = live.with_columns((pl.col("memory_used_bytes") / 2**30).round(1).alias("memory_used_bytes")).rename(
-            {"memory_used_bytes": "memory_used_gib"})
-    st.dataframe(live, hide_index=True, width="stretch", height=min(38 + 35 * live.height, 420),
-                 column_config={"utilization_ratio": st.column_config.ProgressColumn(
-                     "utilization", min_value=0.0, max_value=1.0, format="percent")})
-
-    st.subheader("XIDs")
-    if snap.xids.height == 0:
-        st.success("No XID errors in this window.", icon=":material/check_circle:")
-        return
-    st.dataframe(snap.xids, hide_index=True, width="stretch")
-    if plotly_ready():
-        import plotly.express as px
-
-        ev = snap.events.with_columns(pl.col("code").cast(pl.Utf8).alias("xid"))
-        fig = px.scatter(ev.to_pandas(), x="ts", y="node", color="severity", symbol="xid", hover_data=["message"],
-                         color_discrete_map={"critical": "#dc2626", "warning": "#f59e0b", "application": "#6b7280"},
-                         height=160 + 24 * ev["node"].n_unique())
-        fig.update_traces(marker={"size": 11})
-        fig.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis_title=None, yaxis_title=None)
-        st.plotly_chart(fig, width="stretch")
+    _live(snap.gpus)
+    _xids(snap.events, snap.xids, ctx.start, ctx.end)

@@ -9,6 +9,7 @@ import streamlit as st  # noqa: TID251
 
 from gpufleet.dashboards import cached
 from gpufleet.dashboards.context import Context
+from gpufleet.dashboards.warmup import JOB_GPUS
 
 __all__ = ["render", "mttf_hours"]
 
@@ -20,7 +21,7 @@ def mttf_hours(gpu_hours: float, failures: int) -> float | None:
 
 def _report(ctx: Context) -> None:
     st.subheader("Whole store: interruptions, MTTF and ETTR")
-    job = st.select_slider("Training job size (GPUs)", [8, 64, 256, 1024, 4096, 16384], value=1024, key="rel_job")
+    job = st.select_slider("Training job size (GPUs)", [8, 64, 256, 1024, 4096, 16384], value=JOB_GPUS, key="rel_job")
     rep = cached.reliability(ctx.db, ctx.mtime, job)
     c = st.columns(4)
     c[0].metric("Interruptions", f"{rep.interruptions:,}")
