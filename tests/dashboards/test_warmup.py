@@ -1,0 +1,66 @@
+import io
+import itertools
+from pathlib import Path
+
+import pytest
+
+from gpufleet.dashboards import results
+from gpufleet.dashboards.context import store_mtime
+from gpufleet.dashboards.filters import Filters, window
+from gpufleet.dashboards.launch import command
+from gpufleet.dashboards.memo import MEMO
+from gpufleet.dashboards.serve import DEFAULT_WARM, split_args
+from gpufleet.dashboards.warmup import parse_ranges, warm_store
+
+
+def test_parse_ranges_reads_a_comma_list():
+    assert parse_ranges("7d, all") == ["7d", "all"]
+    assert parse_ranges("") == []
+
+
+def test_parse_ranges_names_a_range_the_app_does_not_offer():
+    with pytest.raises(ValueError, match="'2w' is not one of 6h, 1d, 7d, 30d, 90d, all"):
+        parse_ranges("7d,2w")
+
+
+def test_split_args_reads_the_store_and_ranges_after_the_double_dash(monkeypatch):
+    monkeypatch.delenv("GPUFLEET_DB", raising=False)
+    assert split_args(["--server.port", "1", "--", "--db", "/s.duckdb", "--warm", "1d"]) == (Path("/s.duckdb"), ["1d"])
+    assert split_args(["--", "--db", "/s.duckdb"]) == (Path("/s.duckdb"), parse_ranges(DEFAULT_WARM))
+    assert split_args(["--server.port", "1"]) == (None, parse_ranges(DEFAULT_WARM))
+
+
+def test_the_launch_command_runs_the_warming_server_with_the_ranges(tmp_path):
+    cmd = command(tmp_path / "s.duckdb", 8600, warm="all")
+    assert cmd[1:3] == ["-m", "gpufleet.dashboards.serve"]
+    assert cmd[-4:] == ["--db", str((tmp_path / "s.duckdb").resolve()), "--warm", "all"]
+
+
+def test_warm_store_computes_every_page_view_once_per_window(demo_store):
+    db = str(demo_store.resolve())
+    MEMO.clear()
+    ticks = itertools.count()
+    log = io.StringIO()
+    done = warm_store(db, ["all", "30d", "1d"], log=log, clock=lambda: float(next(ticks)))
+    info = results.info(db, store_mtime(db))
+    # the 2-day store: "all" and "30d" select the same window, warmed once
+    assert done == [window(Filters(range="all"), info.first, info.last),
+                    window(Filters(range="1d"), info.first, info.last)]
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 3 and lines[-1].startswith("gpufleet dashboard: warm-up done: 2 window(s)")
+    mtime = store_mtime(db)
+    start, end = done[0]
+    assert ("fleet", db, mtime, start, end, None, None, None) in MEMO
+    assert ("cost", db, mtime, start, end, "team") in MEMO
+    assert ("forecast", db, mtime, start, end, None, 24) in MEMO
+    hits = MEMO.hits
+    results.fleet(db, mtime, start, end)
+    assert MEMO.hits == hits + 1
+    # a second warm-up of the same store version finds every window done
+    assert warm_store(db, ["all"], log=io.StringIO()) == []
+
+
+def test_warm_store_logs_a_store_it_cannot_read(tmp_path):
+    log = io.StringIO()
+    assert warm_store(str(tmp_path / "missing.duckdb"), ["all"], log=log) == []
+    assert "warm-up skipped" in log.getvalue()
