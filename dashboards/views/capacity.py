@@ -9,8 +9,8 @@ import streamlit as st  # noqa: TID251
 
 from gpufleet.analytics.capacity.erlang import servers_for_slo
 from gpufleet.dashboards import cached
+from gpufleet.dashboards.charts import forecast_band
 from gpufleet.dashboards.context import Context
-from gpufleet.dashboards.views.common import plotly_ready
 
 __all__ = ["render"]
 
@@ -32,17 +32,8 @@ def _forecast(ctx: Context) -> float | None:
     c[0].metric("Peak hour (history)", f"{float(hist['requests'].to_numpy().max()):,.0f} req/h")
     c[1].metric("Forecast peak (90% upper)", f"{peak:,.0f} req/h")
     c[2].metric("Method", fc.method)
-    if plotly_ready():
-        import plotly.graph_objects as go
-
-        fig = go.Figure()
-        fig.add_scatter(x=hist["ts"].to_list(), y=hist["requests"].to_list(), name="requests / h")
-        fig.add_scatter(x=future["ts"].to_list(), y=future["upper"].to_list(), name="90% upper", line={"width": 0})
-        fig.add_scatter(x=future["ts"].to_list(), y=future["lower"].to_list(), name="90% lower", fill="tonexty",
-                        line={"width": 0})
-        fig.add_scatter(x=future["ts"].to_list(), y=future["mean"].to_list(), name="forecast")
-        fig.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, height=320)
-        st.plotly_chart(fig, width="stretch")
+    st.altair_chart(forecast_band(hist, future), width="stretch")
+    st.caption("Blue: requests per hour; orange: the forecast and its 90% interval.")
     model, base = res.backtest(fc.method), res.backtest("seasonal_naive")
     if model is not None and base is not None and fc.method != "seasonal_naive":
         st.caption(f"Backtest over the last {model.origins} day(s): MASE {model.mase} vs {base.mase} for seasonal "

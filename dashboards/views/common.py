@@ -6,7 +6,7 @@ import importlib.util
 
 import streamlit as st  # noqa: TID251
 
-__all__ = ["available", "unavailable", "plotly_ready", "gib"]
+__all__ = ["available", "unavailable", "gib"]
 
 EXTRA_HINT = "pip install 'gpufleet[app]'"
 
@@ -23,14 +23,6 @@ def unavailable(what: str, module: str) -> None:
     """The explicit state of a page whose analytics are not in this installation: no numbers at all."""
     st.warning(f"{what} is not available in this installation: the module `{module}` is not installed.",
                icon=":material/block:")
-
-
-def plotly_ready() -> bool:
-    """Plotly draws the charts; without it the pages show tables and say how to get charts."""
-    if available("plotly"):
-        return True
-    st.info(f"Charts need Plotly, which is not installed: {EXTRA_HINT}", icon=":material/info:")
-    return False
 
 
 def gib(n_bytes: float | None) -> float | None:

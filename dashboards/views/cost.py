@@ -7,8 +7,8 @@ import streamlit as st  # noqa: TID251
 
 from gpufleet.analytics.cost.whatif import compare_pricing
 from gpufleet.dashboards import cached
+from gpufleet.dashboards.charts import bars
 from gpufleet.dashboards.context import Context
-from gpufleet.dashboards.views.common import plotly_ready
 
 __all__ = ["render", "usd"]
 
@@ -39,15 +39,10 @@ def _chargeback(ctx: Context) -> None:
     cols[0].metric("Total cost", usd(total))
     cols[1].metric("Idle cost spread", usd(float(table["idle_cents"].sum())))
     cols[2].metric("GPU-hours", f"{float(table['gpu_hours'].sum()):,.0f}")
-    if plotly_ready():
-        import plotly.express as px
-
-        shown = table.with_columns((pl.col(c) / 100).alias(c) for c in ("cost_cents", "idle_cents", "shared_cents"))
-        long = shown.unpivot(index=by, on=["cost_cents", "idle_cents", "shared_cents"], variable_name="part",
-                             value_name="usd")
-        fig = px.bar(long.to_pandas(), x="usd", y=by, color="part", orientation="h", height=140 + 36 * table.height)
-        fig.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title=None, legend_title=None)
-        st.plotly_chart(fig, width="stretch")
+    parts = ("cost_cents", "idle_cents", "shared_cents")
+    shown = table.with_columns((pl.col(c) / 100).alias(c) for c in parts)
+    long = shown.unpivot(index=by, on=list(parts), variable_name="part", value_name="usd")
+    st.altair_chart(bars(long, "usd", by, "part", order=parts, value_title="USD"), width="stretch")
     st.dataframe(table, hide_index=True, width="stretch")
 
 

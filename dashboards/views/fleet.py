@@ -9,9 +9,9 @@ import streamlit as st  # noqa: TID251
 
 from gpufleet.analytics.fleet import STATES
 from gpufleet.dashboards import cached
+from gpufleet.dashboards.charts import bars, time_bars
 from gpufleet.dashboards.context import Context
 from gpufleet.dashboards.shaping import SEVERITIES, bin_every, first_rows, xid_nodes, xid_timeline
-from gpufleet.dashboards.views.common import plotly_ready
 
 __all__ = ["render", "live_table", "LIVE_ROWS", "NODE_ROWS"]
 
@@ -41,14 +41,8 @@ def _csv_download(label: str, frame: pl.DataFrame, file_name: str, key: str) -> 
 
 def _states(table: pl.DataFrame) -> None:
     st.subheader("GPUs by model and state")
-    if plotly_ready():
-        import plotly.express as px
-
-        long = table.unpivot(index="gpu_model", on=list(STATES), variable_name="state", value_name="gpus")
-        fig = px.bar(long.to_pandas(), x="gpus", y="gpu_model", color="state", orientation="h",
-                     color_discrete_map=COLORS, category_orders={"state": list(STATES)}, height=120 + 40 * table.height)
-        fig.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title=None, legend_title=None)
-        st.plotly_chart(fig, width="stretch")
+    long = table.unpivot(index="gpu_model", on=list(STATES), variable_name="state", value_name="gpus")
+    st.altair_chart(bars(long, "gpus", "gpu_model", "state", order=STATES, colors=COLORS), width="stretch")
     st.dataframe(table, hide_index=True, width="stretch")
 
 
@@ -71,15 +65,8 @@ def _xids(events: pl.DataFrame, xids: pl.DataFrame, start: datetime, end: dateti
         return
     st.dataframe(xids, hide_index=True, width="stretch")
     every = bin_every(start, end)
-    if plotly_ready():
-        import plotly.express as px
-
-        line = xid_timeline(events, every)
-        fig = px.bar(line.to_pandas(), x="ts", y="events", color="severity", color_discrete_map=XID_COLORS,
-                     category_orders={"severity": list(SEVERITIES)}, height=260)
-        fig.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, xaxis_title=None,
-                          yaxis_title=f"events per {every}", legend_title=None, bargap=0.1)
-        st.plotly_chart(fig, width="stretch")
+    st.altair_chart(time_bars(xid_timeline(events, every), "ts", "events", "severity", order=SEVERITIES,
+                              colors=XID_COLORS, value_title=f"events per {every}"), width="stretch")
     st.markdown("**XIDs by node**, most critical first")
     nodes, note = first_rows(xid_nodes(events), NODE_ROWS)
     if note:

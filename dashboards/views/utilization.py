@@ -6,8 +6,8 @@ import polars as pl
 import streamlit as st  # noqa: TID251
 
 from gpufleet.dashboards import cached
+from gpufleet.dashboards.charts import bars
 from gpufleet.dashboards.context import Context
-from gpufleet.dashboards.views.common import plotly_ready
 
 __all__ = ["render"]
 
@@ -29,15 +29,10 @@ def render(ctx: Context) -> None:
     cols[0].metric("Allocated GPU-hours", f"{alloc:,.0f}")
     cols[1].metric("Used GPU-hours", f"{used:,.0f}")
     cols[2].metric("Efficiency", f"{used / alloc:.0%}" if alloc else "-")
-    if plotly_ready():
-        import plotly.express as px
-
-        long = table.unpivot(index=by, on=["allocated_gpu_hours", "used_gpu_hours"], variable_name="kind",
-                             value_name="gpu_hours")
-        fig = px.bar(long.to_pandas(), x="gpu_hours", y=by, color="kind", barmode="group", orientation="h",
-                     height=140 + 40 * table.height)
-        fig.update_layout(margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title=None, legend_title=None)
-        st.plotly_chart(fig, width="stretch")
+    long = table.unpivot(index=by, on=["allocated_gpu_hours", "used_gpu_hours"], variable_name="kind",
+                         value_name="gpu_hours")
+    st.altair_chart(bars(long, "gpu_hours", by, "kind", order=("allocated_gpu_hours", "used_gpu_hours"),
+                         grouped=True, value_title="GPU-hours"), width="stretch")
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"efficiency": st.column_config.ProgressColumn("efficiency", min_value=0.0,
                                                                               max_value=1.0, format="percent")})
