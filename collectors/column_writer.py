@@ -1,38 +1,113 @@
-"""The store's single writer, with counter deltas computed a whole replayed scrape at a time.
+"""The store's single writer, with replayed scrapes handled as columns from end to end.
 
 :class:`ColumnWriter` is a :class:`~gpufleet.core.store.StoreWriter` (the same connection, tables,
-transaction and idempotency) that takes a faster road for a :class:`ReplayBatch` whose every
-counter and bucket already has a previous value, all older than the scrape: it looks the
-previous values up in one pass, computes deltas (Prometheus' reset rule; a histogram resets as a
-whole when any bucket went down) and XID events with numpy, and hands the same rows to the same
-insert. Any other batch (a new series, an out-of-order sample, a plain :class:`Batch`) goes
-through :class:`StoreWriter`'s own per-sample path, so both roads land identical rows.
+transaction and idempotency) that takes a faster road for a :class:`ReplayBatch`: it keeps each
+replaying target's last counter and bucket values as one array beside its plan, so the next
+replay of that plan finds its previous values without a lookup per series; it computes deltas
+(Prometheus' reset rule; a histogram resets as a whole when any bucket went down) and XID
+events with numpy, and appends gauges, counters, buckets and ``series_state`` as Arrow columns
+built straight from those arrays. Any other batch (a new series, an out-of-order sample, a plain
+:class:`Batch`) first moves its target's array state back into the per-series dictionary and
+goes through :class:`StoreWriter`'s own per-sample path, so both roads land identical rows.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
 
-from gpufleet.collectors.repeat import ReplayBatch
+from gpufleet.collectors.repeat import Plan, ReplayBatch
 from gpufleet.core.store import Batch, StoreWriter, WriteReport
 from gpufleet.core.store.batch import SeriesDef
-from gpufleet.core.store.writer import MAX_INTERVAL_S, _Rows
+from gpufleet.core.store.writer import MAX_INTERVAL_S, _append, _Rows
 
 __all__ = ["ColumnWriter"]
 
 _State = dict[tuple[int, float], tuple[float, float]]
+_F64 = npt.NDArray[np.float64]
+_I64 = npt.NDArray[np.int64]
+
+
+@dataclass
+class _Columns:
+    """A target's counter and bucket values at ``ts``, in its plan's state-key order."""
+
+    plan: Plan
+    ts: float
+    values: _F64
+
+
+@dataclass
+class _Txn:
+    """What one write has changed so far, before its commit."""
+
+    state: _State = field(default_factory=dict)
+    columns: dict[str, _Columns] = field(default_factory=dict)
+    per_sample: set[str] = field(default_factory=set)  # targets that took the per-sample path
+
+
+class _ColumnRows(_Rows):
+    """The transaction's rows: per-sample rows as tuples, replayed scrapes' rows as array chunks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gauge_chunks: list[tuple[_I64, float, _F64]] = []
+        self.counter_chunks: list[tuple[_I64, float, _F64, _F64]] = []
+        self.bucket_chunks: list[tuple[_I64, float, _F64, _F64, _F64]] = []
+
+    def first_ts_by_series(self) -> dict[int, float]:
+        first = super().first_ts_by_series()
+        for chunks in (self.gauge_chunks, self.counter_chunks, self.bucket_chunks):
+            for chunk in chunks:
+                sids, ts = chunk[0], chunk[1]
+                for sid in sids.tolist():
+                    if sid not in first or ts < first[sid]:
+                        first[sid] = ts
+        return first
+
+
+def _ts(seconds: _F64) -> pa.Array:
+    """Epoch seconds as Arrow microsecond timestamps, rounded as :class:`StoreWriter` rounds them."""
+    return pa.array((seconds * 1e6).round().astype(np.int64), type=pa.timestamp("us"))
+
+
+def _repeat_ts(chunks: list[tuple], lengths: list[int]) -> pa.Array:
+    return _ts(np.repeat(np.array([c[1] for c in chunks], dtype=np.float64), lengths))
 
 
 class ColumnWriter(StoreWriter):
-    """A :class:`StoreWriter` that computes replayed scrapes' deltas column-wise."""
+    """A :class:`StoreWriter` that keeps replaying targets' state and rows as columns."""
+
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(path, clock=clock)
+        self._columns: dict[str, _Columns] = {}  # committed; authoritative over ``_state`` for its target
+        self._txn = _Txn()
+
+    def _to_dicts(self, target: str) -> None:
+        """Move ``target``'s array state into the per-series dictionaries the per-sample path reads."""
+        txn = self._txn
+        txn.per_sample.add(target)
+        # the committed columns are true whether or not this write commits; this write's are newer
+        for col, into in ((self._columns.pop(target, None), self._state), (txn.columns.pop(target, None), txn.state)):
+            if col is not None:
+                into.update(zip(col.plan.state_keys, zip(itertools.repeat(col.ts), col.values.tolist(),
+                                                         strict=False), strict=True))
 
     def write(self, batches: Iterable[Batch]) -> WriteReport:
         """Append batches in one transaction, as :meth:`StoreWriter.write` does."""
         batches = list(batches)
         if not any(isinstance(b, ReplayBatch) for b in batches):
+            self._txn = _Txn()
+            for b in batches:
+                if b.target in self._columns:
+                    self._to_dicts(b.target)
             return super().write(batches)
         report = WriteReport()
         landed_keys = self._landed_keys(batches)
@@ -48,8 +123,8 @@ class ColumnWriter(StoreWriter):
         if not todo:
             return report
         todo.sort(key=lambda b: b.scrape_ts)
-        rows = _Rows()
-        new_state: _State = {}
+        rows = _ColumnRows()
+        txn = self._txn = _Txn()
         target_last = dict(self._target_last)
         new_series: dict[int, SeriesDef] = {}
         for b in todo:
@@ -60,7 +135,7 @@ class ColumnWriter(StoreWriter):
                 for sid, sdef in b.series.items():
                     if sid not in self._known_series and sid not in new_series:
                         new_series[sid] = sdef
-            accepted = self._deltas(b, known_target, new_state, rows, report)
+            accepted = self._deltas(b, known_target, txn.state, rows, report)
             prev = target_last.get(b.target)
             cap = max(MAX_INTERVAL_S, 2 * b.interval_hint_s)
             interval = min(b.scrape_ts - prev, cap) if prev is not None else b.interval_hint_s
@@ -70,46 +145,66 @@ class ColumnWriter(StoreWriter):
             report.rejected.extend(f"{b.target}: {r}" for r in b.rejected)
             report.samples += accepted
             report.landed += 1
+        for target in txn.per_sample & txn.columns.keys():
+            for k in txn.columns[target].plan.state_keys:  # the columns are newer: one row per key
+                txn.state.pop(k, None)
         try:
             self.con.begin()
-            self._insert(rows, new_series, new_state)
+            self._insert(rows, new_series, txn.state)
             self.con.commit()
         except Exception:
             self.con.rollback()
             raise
-        self._state.update(new_state)
+        self._state.update(txn.state)
+        self._columns.update(txn.columns)
         self._known_series.update(new_series)
         self._target_last = target_last
         return report
 
     def _deltas(self, b: Batch, known_target: bool, new_state: _State, rows: _Rows, report: WriteReport) -> int:
         """Deltas and events of one batch: column-wise for a fitting replayed batch, else per sample."""
-        accepted = self._column_deltas(b, new_state, rows) if isinstance(b, ReplayBatch) else None
+        accepted = None
+        if isinstance(b, ReplayBatch) and isinstance(rows, _ColumnRows):
+            accepted = self._column_deltas(b, rows)
         if accepted is None:
+            self._to_dicts(b.target)
             accepted = super()._deltas(b, known_target, new_state, rows, report)
         return accepted
 
-    def _column_deltas(self, b: ReplayBatch, new_state: _State, rows: _Rows) -> int | None:
-        """Deltas of a replayed batch, or None (nothing done) when it needs the per-sample path."""
-        plan, values = b.plan, b.state_values
-        if plan is None or values is None:
-            return None
-        keys = plan.state_keys
-        nc, nb = len(plan.counter_sids), len(plan.bucket_sids)
-        if len(b.counters) != nc or len(b.buckets) != nb or len(keys) != nc + nb:
-            return None
-        if new_state and not new_state.keys().isdisjoint(keys):
-            return None  # a second scrape of the target in this transaction: the exact path chains them
-        prevs = list(map(self._state.get, keys))
+    def _previous(self, b: ReplayBatch, plan: Plan) -> _F64 | None:
+        """The previous values of ``b``'s counters and buckets, or None when one is missing or not older."""
+        txn = self._txn
+        col = txn.columns.get(b.target) or self._columns.get(b.target)
+        if col is not None and col.plan is plan:
+            return col.values if col.ts < b.scrape_ts else None
+        self._to_dicts(b.target)
+        txn.per_sample.discard(b.target)
+        state, committed = txn.state, self._state
+        prevs = [state.get(k) or committed.get(k) for k in plan.state_keys]
         if None in prevs:
             return None  # a series without a previous value: the per-sample path knows the rules
-        ts = b.scrape_ts
-        prev = np.array(prevs, dtype=np.float64).reshape(len(keys), 2)
-        if bool((prev[:, 0] >= ts).any()):
+        prev = np.array(prevs, dtype=np.float64).reshape(len(prevs), 2)
+        if bool((prev[:, 0] >= b.scrape_ts).any()):
             return None  # out of order: the per-sample path rejects and reports it
-        before = prev[:, 1]
+        if any(k in state for k in plan.state_keys):
+            txn.per_sample.add(b.target)  # rows of this write hold some of these keys: replace them
+        return np.ascontiguousarray(prev[:, 1])
+
+    def _column_deltas(self, b: ReplayBatch, rows: _ColumnRows) -> int | None:
+        """Deltas of a replayed batch, or None (nothing done) when it needs the per-sample path."""
+        plan, values, gauges = b.plan, b.state_values, b.gauge_values
+        if plan is None or values is None or gauges is None:
+            return None
+        nc, nb, ng = len(plan.counter_sids), len(plan.bucket_sids), len(plan.gauge_sids)
+        if len(b.counters) != nc or len(b.buckets) != nb or len(b.gauges) < ng or len(values) != nc + nb:
+            return None
+        before = self._previous(b, plan)
+        if before is None:
+            return None
+        ts = b.scrape_ts
         rows.rejected_in_batch = 0
-        rows.gauges.extend(b.gauges)
+        rows.gauge_chunks.append((plan.gauge_sid_arr, ts, gauges))
+        rows.gauges.extend(b.gauges[ng:])  # the engine's synthetic samples, appended after the plan's
         counters, cprev = values[:nc], before[:nc]
         cdelta = np.where(counters < cprev, counters, counters - cprev)
         buckets, bprev = values[nc:], before[nc:]
@@ -118,13 +213,47 @@ class ColumnWriter(StoreWriter):
             groups = plan.bucket_group
             went_down = np.bincount(groups, weights=buckets < bprev, minlength=int(groups[-1]) + 1) > 0
             bdelta = np.where(went_down[groups], buckets, bdelta)
-        at = itertools.repeat(ts)
-        new_state.update(zip(keys, zip(at, values.tolist(), strict=False), strict=True))
-        cd = cdelta.tolist()
-        rows.counters.extend(zip(plan.counter_sids, at, counters.tolist(), cd, strict=False))
-        for i in plan.xid_rows:
-            if cd[i] > 0:
-                rows.maybe_event(b.target, self._defs[plan.counter_sids[i]], ts, cd[i])
-        rows.buckets.extend(zip(plan.bucket_sids, at, plan.bucket_les, buckets.tolist(), bdelta.tolist(),
-                                strict=False))
+        self._txn.columns[b.target] = _Columns(plan, ts, values)
+        rows.counter_chunks.append((plan.counter_sid_arr, ts, counters, cdelta))
+        rows.bucket_chunks.append((plan.bucket_sid_arr, ts, plan.bucket_le_arr, buckets, bdelta))
+        if plan.xid_rows:
+            cd = cdelta.tolist()
+            for i in plan.xid_rows:
+                if cd[i] > 0:
+                    rows.maybe_event(b.target, self._defs[plan.counter_sids[i]], ts, cd[i])
         return len(b.gauges) + nc + nb
+
+    def _insert(self, rows: _Rows, new_series: dict[int, SeriesDef], new_state: _State) -> None:
+        super()._insert(rows, new_series, new_state)
+        if not isinstance(rows, _ColumnRows):
+            return
+        con = self.con
+        if rows.gauge_chunks:
+            g = rows.gauge_chunks
+            _append(con, "gauges", pa.table({
+                "series_id": pa.array(np.concatenate([c[0] for c in g]), pa.int64()),
+                "ts": _repeat_ts(g, [len(c[0]) for c in g]),
+                "value": pa.array(np.concatenate([c[2] for c in g]), pa.float64())}))
+        if rows.counter_chunks:
+            c = rows.counter_chunks
+            _append(con, "counters", pa.table({
+                "series_id": pa.array(np.concatenate([x[0] for x in c]), pa.int64()),
+                "ts": _repeat_ts(c, [len(x[0]) for x in c]),
+                "value": pa.array(np.concatenate([x[2] for x in c]), pa.float64()),
+                "delta": pa.array(np.concatenate([x[3] for x in c]), pa.float64())}))
+        if rows.bucket_chunks:
+            h = rows.bucket_chunks
+            _append(con, "histogram_buckets", pa.table({
+                "series_id": pa.array(np.concatenate([x[0] for x in h]), pa.int64()),
+                "ts": _repeat_ts(h, [len(x[0]) for x in h]),
+                "le": pa.array(np.concatenate([x[2] for x in h]), pa.float64()),
+                "value": pa.array(np.concatenate([x[3] for x in h]), pa.float64()),
+                "delta": pa.array(np.concatenate([x[4] for x in h]), pa.float64())}))
+        cols = list(self._txn.columns.values())
+        if cols:
+            _append(con, "series_state", pa.table({
+                "series_id": pa.array(np.concatenate([x.plan.state_sid_arr for x in cols]), pa.int64()),
+                "le": pa.array(np.concatenate([x.plan.state_le_arr for x in cols]), pa.float64()),
+                "ts": _ts(np.repeat(np.array([x.ts for x in cols], dtype=np.float64),
+                                    [len(x.values) for x in cols])),
+                "value": pa.array(np.concatenate([x.values for x in cols]), pa.float64())}), verb="INSERT OR REPLACE")

@@ -65,6 +65,13 @@ class Plan:
     state_keys: tuple[tuple[int, float], ...]
     bucket_group: npt.NDArray[np.intp]
     xid_rows: tuple[int, ...]
+    # the same ids and bounds as arrays, for the column writer's Arrow tables
+    gauge_sid_arr: npt.NDArray[np.int64]
+    counter_sid_arr: npt.NDArray[np.int64]
+    bucket_sid_arr: npt.NDArray[np.int64]
+    bucket_le_arr: npt.NDArray[np.float64]
+    state_sid_arr: npt.NDArray[np.int64]
+    state_le_arr: npt.NDArray[np.float64]
 
 
 @dataclass
@@ -73,6 +80,7 @@ class ReplayBatch(Batch):
 
     plan: Plan | None = None
     state_values: npt.NDArray[np.float64] | None = None  # the counter rows' values, then the bucket rows'
+    gauge_values: npt.NDArray[np.float64] | None = None  # the first len(plan.gauge_sids) gauges' values
 
 
 def _split(text: str) -> tuple[list[str], list[int], list[int]] | None:
@@ -144,15 +152,17 @@ def build_plan(text: str, result: ParseResult, batch: Batch, trace: Trace) -> Pl
 
     bucket_sids = tuple(r[0] for r in batch.buckets)
     counter_sids = tuple(r[0] for r in batch.counters)
+    gauge_sids = tuple(r[0] for r in batch.gauges)
+    bucket_les = tuple(r[2] for r in batch.buckets)
     same = [a == b for a, b in itertools.pairwise(bucket_sids)]
     return Plan(
         nlines=len(lines), comment_idx=tuple(comment_idx), comments=tuple(lines[i] for i in comment_idx),
         sample_idx=tuple(sample_idx), keys="\n".join(keys), samples=len(flat),
         gauge_line=lines_of(trace.gauges), gauge_scale=scales_of(trace.gauges),
-        gauge_sids=tuple(r[0] for r in batch.gauges),
+        gauge_sids=gauge_sids,
         counter_line=lines_of(trace.counters), counter_scale=scales_of(trace.counters),
         counter_sids=counter_sids,
-        bucket_line=lines_of(trace.buckets), bucket_sids=bucket_sids, bucket_les=tuple(r[2] for r in batch.buckets),
+        bucket_line=lines_of(trace.buckets), bucket_sids=bucket_sids, bucket_les=bucket_les,
         bucket_same=np.array(same, dtype=np.bool_),
         series=dict(batch.series), series_set=frozenset(batch.series),
         gpus=tuple(batch.gpus), allocations=tuple(batch.allocations), nodes=tuple(batch.nodes),
@@ -162,6 +172,10 @@ def build_plan(text: str, result: ParseResult, batch: Batch, trace: Trace) -> Pl
         bucket_group=np.cumsum([0, *(not x for x in same)], dtype=np.intp)[:len(bucket_sids)],
         xid_rows=tuple(i for i, sid in enumerate(counter_sids)
                        if batch.series[sid].metric == "gpufleet_gpu_xid_errors_total"),
+        gauge_sid_arr=np.array(gauge_sids, dtype=np.int64), counter_sid_arr=np.array(counter_sids, dtype=np.int64),
+        bucket_sid_arr=np.array(bucket_sids, dtype=np.int64), bucket_le_arr=np.array(bucket_les, dtype=np.float64),
+        state_sid_arr=np.array(counter_sids + bucket_sids, dtype=np.int64),
+        state_le_arr=np.array((SCALAR,) * len(counter_sids) + bucket_les, dtype=np.float64),
     )
 
 
@@ -202,7 +216,8 @@ def replay(plan: Plan, text: str, target: str, scrape_ts: float,
                   counters=list(zip(plan.counter_sids, at, counters.tolist(), strict=False)),
                   buckets=list(zip(plan.bucket_sids, at, plan.bucket_les, buckets.tolist(), strict=False)),
                   gpus=list(plan.gpus), nodes=list(plan.nodes), namespaces=dict(plan.namespaces),
-                  allocations=list(plan.allocations), plan=plan, state_values=np.concatenate((counters, buckets)))
+                  allocations=list(plan.allocations), plan=plan, state_values=np.concatenate((counters, buckets)),
+                  gauge_values=gauges)
     if plan.probes:
         probe_rows(batch)
     return batch
