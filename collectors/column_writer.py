@@ -14,6 +14,7 @@ goes through :class:`StoreWriter`'s own per-sample path, so both roads land iden
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -87,6 +88,9 @@ class ColumnWriter(StoreWriter):
 
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
         super().__init__(path, clock=clock)
+        # DuckDB sizes its thread pool from the machine's CPU count, not from the CPUs this process may
+        # run on; a pool larger than that only makes its threads wait on each other
+        self.con.execute(f"SET threads = {max(len(os.sched_getaffinity(0)), 1)}")
         self._columns: dict[str, _Columns] = {}  # committed; authoritative over ``_state`` for its target
         self._txn = _Txn()
 

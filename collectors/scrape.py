@@ -27,7 +27,6 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -45,10 +44,12 @@ from gpufleet.collectors.repeat import Plan, build_plan, replay
 from gpufleet.collectors.target import Target
 from gpufleet.core.store import Batch, StoreWriter, WriteReport
 
-__all__ = ["ScrapeEngine", "TargetState", "EngineStats", "ScrapeFailed", "client_for", "tls_context"]
+__all__ = ["ScrapeEngine", "TargetState", "EngineStats", "ScrapeFailed", "client_for", "job_tls_context",
+           "tls_context"]
 
 log = logging.getLogger("gpufleet.collect")
 
+KEEPALIVE_S = 300.0
 ACCEPT = "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
 
 
@@ -92,9 +93,10 @@ class EngineStats:
 
 
 def client_for(job: JobConfig, *, transport: httpx.AsyncBaseTransport | None = None,
-               max_connections: int = 1000) -> httpx.AsyncClient:
-    """An httpx client with the job's TLS and auth settings."""
-    verify: Any = True if job.tls is None else tls_context(job.tls)
+               max_connections: int = 1000, verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+    """An httpx client with the job's TLS and auth settings (``verify``: the job's TLS context, made once)."""
+    if verify is None:
+        verify = job_tls_context(job)
     auth: httpx.Auth | None = None
     headers = {"Accept": ACCEPT, "User-Agent": "gpufleet-collector"}
     if job.basic_auth is not None:
@@ -107,9 +109,17 @@ def client_for(job: JobConfig, *, transport: httpx.AsyncBaseTransport | None = N
         token = Path(job.bearer_token_file).read_text(encoding="utf-8").strip()
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    # keep idle connections across scrape intervals (httpx's default drops them after 5 s, so every
+    # 15 s scrape would open a new one)
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections,
+                          keepalive_expiry=KEEPALIVE_S)
     return httpx.AsyncClient(verify=verify, auth=auth, headers=headers, limits=limits, transport=transport,
                              follow_redirects=False)
+
+
+def job_tls_context(job: JobConfig) -> ssl.SSLContext:
+    """The job's client TLS context: its own settings, or httpx's default verification."""
+    return httpx.create_ssl_context() if job.tls is None else tls_context(job.tls)
 
 
 def tls_context(tls: TlsConfig) -> ssl.SSLContext:
@@ -159,7 +169,11 @@ class ScrapeEngine:
         self.stats = EngineStats()
         self.discovery_errors: list[str] = []
         self._queue: list[Batch] = []
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        # one client per target: httpcore's pool walks all its connections on every request, so one
+        # pool for a thousand targets costs a thousand checks per scrape
+        self._clients: dict[tuple[str, str], httpx.AsyncClient] = {}
+        self._tls: dict[str, ssl.SSLContext] = {}  # per job: loading CAs once, not per target
+        self._closing: set[asyncio.Task[None]] = set()
         self._k8s_cache: dict[str, tuple[float, list[TargetSpec]]] = {}
         self._limits = Limits(max_labels=cfg.limits.labels, max_label_value_length=cfg.limits.label_value_length,
                               max_samples=cfg.limits.samples)
@@ -206,6 +220,7 @@ class ScrapeEngine:
                 if state.task is not None:
                     state.task.cancel()
                 del self.targets[key]
+                self._close_client(key)
                 removed.append(state)
                 if state.last_scrape is not None:
                     self._queue.append(self._stale_batch(state))
@@ -227,21 +242,32 @@ class ScrapeEngine:
 
     # -- scraping ------------------------------------------------------------------------------
 
-    def _client(self, job: str) -> httpx.AsyncClient:
-        client = self._clients.get(job)
+    def _client(self, spec: TargetSpec) -> httpx.AsyncClient:
+        client = self._clients.get(spec.key)
         if client is None:
-            cfg = next(j for j in self.cfg.jobs if j.name == job)
+            cfg = next(j for j in self.cfg.jobs if j.name == spec.job)
             try:
-                client = self._clients[job] = client_for(cfg, transport=self.transport)
+                tls = self._tls.get(spec.job)
+                if tls is None:
+                    tls = self._tls[spec.job] = job_tls_context(cfg)
+                client = self._clients[spec.key] = client_for(cfg, transport=self.transport, max_connections=2,
+                                                              verify=tls)
             except (ConfigError, OSError) as exc:
-                raise ScrapeFailed(f"job {job}: {exc}") from None
+                raise ScrapeFailed(f"job {spec.job}: {exc}") from None
         return client
+
+    def _close_client(self, key: tuple[str, str]) -> None:
+        client = self._clients.pop(key, None)
+        if client is not None:
+            task = asyncio.get_running_loop().create_task(client.aclose())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     async def fetch(self, state: TargetState) -> str:
         """The target's body, within its timeout and the body-size limit."""
         limit = self.cfg.limits.body_bytes
         try:
-            client = self._client(state.spec.job)
+            client = self._client(state.spec)
             async with asyncio.timeout(state.timeout):
                 async with client.stream("GET", state.spec.url, timeout=state.timeout) as resp:
                     if resp.status_code != 200:
@@ -273,17 +299,12 @@ class ScrapeEngine:
         A body that repeats the last one's lines but for the values is replayed from the target's
         plan (:mod:`gpufleet.collectors.repeat`): the same batch as the full path, made faster.
         """
-        target = Target(state.spec.name, state.spec.labels)
         samples = 0
         batch: Batch | None = None
         if text is not None:
-            plan = state.plan
-            if plan is not None and plan.samples <= self.cfg.limits.samples:
-                batch = replay(plan, text, target.name, ts, state.interval)
+            batch = self._replay(state, ts, text)
             if batch is not None:
-                samples = plan.samples if plan is not None else 0
-                state.replayed += 1
-                self.stats.replayed += 1
+                samples = state.plan.samples if state.plan is not None else 0
             else:
                 state.plan = None
                 result = parse(text)
@@ -292,9 +313,34 @@ class ScrapeEngine:
                     error = f"{samples} samples exceed the limit of {self.cfg.limits.samples}"
                 else:
                     trace = Trace()
-                    batch = normalize(result, target, ts, interval_hint_s=state.interval, limits=self._limits,
-                                      trace=trace)
+                    batch = normalize(result, Target(state.spec.name, state.spec.labels), ts,
+                                      interval_hint_s=state.interval, limits=self._limits, trace=trace)
                     state.plan = build_plan(text, result, batch, trace)
+        return self._finish(state, ts, batch, samples, duration, error)
+
+    def replayed_batch(self, state: TargetState, ts: float, text: str, duration: float) -> Batch | None:
+        """The scrape's batch when its body replays from the target's plan, else None (nothing changed).
+
+        Cheap (no parse): the engine calls it on the event loop and sends only the rest to the parse thread.
+        """
+        batch = self._replay(state, ts, text)
+        return None if batch is None else self._finish(state, ts, batch, state.plan.samples if state.plan else 0,
+                                                       duration, "")
+
+    def _replay(self, state: TargetState, ts: float, text: str) -> Batch | None:
+        plan = state.plan
+        if plan is None or plan.samples > self.cfg.limits.samples:
+            return None
+        batch = replay(plan, text, state.spec.name, ts, state.interval)
+        if batch is not None:
+            state.replayed += 1
+            self.stats.replayed += 1
+        return batch
+
+    def _finish(self, state: TargetState, ts: float, batch: Batch | None, samples: int, duration: float,
+                error: str) -> Batch:
+        """Add the synthetic samples to a scrape's batch (or make them its batch) and update the target's state."""
+        target = Target(state.spec.name, state.spec.labels)
         up = batch is not None
         # a plan's series are the batch's own (replayed from it, or built from it just now)
         series = (frozenset() if batch is None else state.plan.series_set if state.plan is not None
@@ -335,7 +381,10 @@ class ScrapeEngine:
         except ScrapeFailed as exc:
             error = str(exc)
         duration = time.perf_counter() - start
-        if text is None:
+        replayed = None if text is None else self.replayed_batch(state, ts, text, duration)
+        if replayed is not None:
+            batch = replayed
+        elif text is None:
             batch = self.to_batch(state, ts, text, duration, error)
         else:  # parsing is CPU work: off the event loop, so other targets' fetches keep their deadlines
             batch = await asyncio.get_running_loop().run_in_executor(self._cpu, self.to_batch, state, ts, text,
@@ -430,5 +479,6 @@ class ScrapeEngine:
             for client in self._clients.values():
                 await client.aclose()
             self._clients.clear()
+            await asyncio.gather(*self._closing, return_exceptions=True)
             sys.setswitchinterval(switch)
         return self.stats
