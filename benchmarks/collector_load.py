@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -83,7 +84,9 @@ def start_targets(n: int, tmp: Path, procs: int = 1,
     return servers, [shard_ports[i % procs][i // procs] for i in range(n)]
 
 
-def run_gpufleet(ports: list[int], tmp: Path, interval: float, duration: float, flush: float) -> dict[str, float]:
+def run_gpufleet(ports: list[int], tmp: Path, interval: float, duration: float, flush: float,
+                 warmup: float) -> dict[str, float]:
+    """Scrape for ``warmup + duration`` seconds; figures over the ``duration`` after the warm-up, and of the warm-up."""
     cfg = CollectorConfig.model_validate({
         "store": str(tmp / "fleet.duckdb"),
         "defaults": {"interval": f"{interval:g}s", "timeout": f"{min(interval, 10):g}s"},
@@ -95,31 +98,46 @@ def run_gpufleet(ports: list[int], tmp: Path, interval: float, duration: float, 
     marks: dict[str, float] = {}
     rss: list[float] = []
     t0 = time.monotonic()
+    last_print = [t0]
+
+    def snapshot(e: ScrapeEngine) -> dict[str, float]:
+        s = e.stats
+        return {"cpu": cpu_s(), "t": time.monotonic(), "samples": s.samples, "lags": len(s.lags),
+                "scrapes": s.scrapes, "missed": s.missed, "failed": s.failures, "replayed": s.replayed}
 
     def tick(e: ScrapeEngine) -> None:
         rss.append(rss_mib())
-        if "steady_cpu" not in marks and time.monotonic() - t0 >= interval:
-            marks["steady_cpu"], marks["steady_t"], marks["steady_samples"] = cpu_s(), time.monotonic(), \
-                e.stats.samples
-            marks["steady_lags"] = len(e.stats.lags)
+        now = time.monotonic()
+        if "t" not in marks and now - t0 >= warmup:
+            marks.update(snapshot(e))
+        if now - last_print[0] >= 15:  # a timeline, so the warm-up's length shows
+            last_print[0] = now
+            s = e.stats
+            print(f"  t={now - t0:5.0f}s scrapes {s.scrapes} replayed {s.replayed} missed {s.missed} "
+                  f"failed {s.failures} CPU {cpu_s():.0f}s RSS {rss[-1]:.0f} MiB", flush=True)
 
-    stats = asyncio.run(engine.run(duration, on_tick=tick))
-    cpu, end = cpu_s(), time.monotonic()
+    stats = asyncio.run(engine.run(warmup + duration, on_tick=tick))
+    end = snapshot(engine)
     writer.close()
-    lags = stats.lags[int(marks.get("steady_lags", 0)):] or stats.lags
-    span = end - marks.get("steady_t", t0)
+    lags = stats.lags[int(marks.get("lags", 0)):] or stats.lags
+    span = end["t"] - marks.get("t", t0)
     return {
-        "cpu_cores": (cpu - marks.get("steady_cpu", 0.0)) / span,
+        "cpu_cores": (end["cpu"] - marks.get("cpu", 0.0)) / span,
         "rss_peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_end_mib": rss[-1] if rss else rss_mib(),
-        "scrapes": stats.scrapes,
-        "replayed": stats.replayed,
-        "failed": stats.failures,
-        "missed": stats.missed,
+        "window_s": span,
+        "scrapes": end["scrapes"] - marks.get("scrapes", 0),
+        "replayed": end["replayed"] - marks.get("replayed", 0),
+        "failed": end["failed"] - marks.get("failed", 0),
+        "missed": end["missed"] - marks.get("missed", 0),
+        "warmup_scrapes": marks.get("scrapes", 0),
+        "warmup_missed": marks.get("missed", 0),
+        "warmup_failed": marks.get("failed", 0),
+        "warmup_cpu_s": marks.get("cpu", 0.0),
         "lag_p50_ms": statistics.median(lags) * 1e3 if lags else 0.0,
         "lag_p99_ms": sorted(lags)[int(0.99 * (len(lags) - 1))] * 1e3 if lags else 0.0,
         "lag_max_ms": max(lags) * 1e3 if lags else 0.0,
-        "samples_per_s": (stats.samples - marks.get("steady_samples", 0)) / span,
+        "samples_per_s": (end["samples"] - marks.get("samples", 0)) / span,
         "written_samples": stats.written.samples,
     }
 
@@ -138,7 +156,24 @@ def _prom_metric(url: str, name: str) -> float:
     return 0.0
 
 
-def run_prometheus(ports: list[int], tmp: Path, interval: float, duration: float) -> dict[str, float]:
+def _prom_up_zero(url: str) -> float:
+    """How many targets Prometheus holds as down now."""
+    query = urllib.parse.urlencode({"query": "count(up == 0) or vector(0)"})
+    with urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=10) as resp:
+        return float(json.loads(resp.read())["data"]["result"][0]["value"][1])
+
+
+def _prom_interval_p99(url: str) -> float:
+    """Prometheus' own p99 of the time between two scrapes of a target, seconds."""
+    with urllib.request.urlopen(f"{url}/metrics", timeout=10) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith("prometheus_target_interval_length_seconds{") and 'quantile="0.99"' in line:
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def run_prometheus(ports: list[int], tmp: Path, interval: float, duration: float,
+                   warmup: float) -> dict[str, float]:
     port = _free_port()
     cfg = tmp / "prometheus.yml"
     cfg.write_text(json.dumps({"global": {"scrape_interval": f"{interval:g}s",
@@ -155,18 +190,17 @@ def run_prometheus(ports: list[int], tmp: Path, interval: float, duration: float
                 break
             except OSError:
                 time.sleep(0.1)
-        time.sleep(interval)  # the first round of scrapes, as for gpufleet
+        time.sleep(warmup)  # as for gpufleet
         cpu0, t0 = cpu_s(proc.pid), time.monotonic()
         appended0 = _prom_metric(url, "prometheus_tsdb_head_samples_appended_total")
         peak = 0.0
-        while time.monotonic() - t0 < duration - interval:
+        while time.monotonic() - t0 < duration:
             time.sleep(1.0)
             peak = max(peak, rss_mib(proc.pid))
         cpu1, t1 = cpu_s(proc.pid), time.monotonic()
         appended = _prom_metric(url, "prometheus_tsdb_head_samples_appended_total") - appended0
-        missed = _prom_metric(url, "prometheus_target_scrapes_exceeded_sample_limit_total")
         return {"cpu_cores": (cpu1 - cpu0) / (t1 - t0), "rss_peak_mib": peak, "samples_per_s": appended / (t1 - t0),
-                "failed_or_limited": missed}
+                "targets_down": _prom_up_zero(url), "interval_p99_s": _prom_interval_p99(url)}
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -177,7 +211,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--targets", type=int, default=200)
     ap.add_argument("--interval", type=float, default=15.0)
-    ap.add_argument("--duration", type=float, default=60.0)
+    ap.add_argument("--duration", type=float, default=60.0, help="The measured window, after the warm-up.")
+    ap.add_argument("--warmup", type=float, help="Seconds before the measured window (default: one interval); "
+                    "every target's first scrape is a full parse and its first write creates its series.")
     ap.add_argument("--flush", type=float, default=5.0,
                     help="gpufleet's flush_interval: more batches per transaction cost less each, and a crash "
                          "loses at most this many seconds of scrapes.")
@@ -197,16 +233,19 @@ def main() -> int:
             os.sched_setaffinity(0, {args.collector_cpu})  # Prometheus, started from here, inherits it
         try:
             if args.only != "prometheus":
-                ours = run_gpufleet(ports, tmp, args.interval, args.duration, args.flush)
+                ours = run_gpufleet(ports, tmp, args.interval, args.duration, args.flush,
+                                    args.interval if args.warmup is None else args.warmup)
             if not args.no_peer and args.only != "gpufleet":
-                theirs = run_prometheus(ports, tmp, args.interval, args.duration)
+                theirs = run_prometheus(ports, tmp, args.interval, args.duration,
+                                        args.interval if args.warmup is None else args.warmup)
         finally:
             for server in servers:
                 server.terminate()
                 server.wait(timeout=30)
     expected = args.targets * args.duration / args.interval
     print(f"{args.targets} targets x ~2,000 samples every {args.interval:g} s for {args.duration:g} s "
-          f"(~{expected:,.0f} scrapes due); gpufleet flushes every {args.flush:g} s; "
+          f"(~{expected:,.0f} scrapes due) after a warm-up of {args.warmup or args.interval:g} s; "
+          f"gpufleet flushes every {args.flush:g} s; "
           f"collector CPU {args.collector_cpu if args.collector_cpu is not None else 'any'}, "
           f"{os.cpu_count()} CPUs")
     if args.json is not None:
@@ -217,10 +256,13 @@ def main() -> int:
               f"{ours['samples_per_s']:,.0f} samples/s, scrapes {ours['scrapes']:.0f} "
               f"(replayed {ours['replayed']:.0f}, failed {ours['failed']:.0f}, missed {ours['missed']:.0f}), "
               f"lag p50 {ours['lag_p50_ms']:.1f} ms p99 {ours['lag_p99_ms']:.1f} ms max {ours['lag_max_ms']:.1f} ms, "
-              f"{ours['written_samples']:,.0f} samples written")
+              f"{ours['written_samples']:,.0f} samples written in all")
+        print(f"  warm-up: {ours['warmup_scrapes']:.0f} scrapes, {ours['warmup_missed']:.0f} missed, "
+              f"{ours['warmup_failed']:.0f} failed, {ours['warmup_cpu_s']:.0f} CPU-s")
     if theirs is not None:
         print(f"prometheus: CPU {theirs['cpu_cores']:.2f} cores, RSS peak {theirs['rss_peak_mib']:.0f} MiB, "
-              f"{theirs['samples_per_s']:,.0f} samples/s")
+              f"{theirs['samples_per_s']:,.0f} samples/s, targets down at the end {theirs['targets_down']:.0f}, "
+              f"p99 time between scrapes {theirs['interval_p99_s']:.3f} s")
     if ours is not None and theirs is not None:
         print(f"ratio gpufleet/prometheus: CPU {ours['cpu_cores'] / max(theirs['cpu_cores'], 1e-9):.1f}x, "
               f"RSS {ours['rss_peak_mib'] / max(theirs['rss_peak_mib'], 1e-9):.1f}x")

@@ -160,6 +160,10 @@ class ColumnWriter(StoreWriter):
             self.con.rollback()
             raise
         self._state.update(txn.state)
+        for target, col in txn.columns.items():
+            if target not in self._columns:  # its per-series entries are stale now: the columns hold its state
+                for k in col.plan.state_keys:
+                    self._state.pop(k, None)
         self._columns.update(txn.columns)
         self._known_series.update(new_series)
         self._target_last = target_last
