@@ -186,6 +186,12 @@ def _click_through(page: Page) -> tuple[list[float], list[float]]:
     return out, server
 
 
+def _url(base: str, index: int, rng: str) -> str:
+    """The address of page ``index`` of the app; the first (default) page lives at the root, as its links say."""
+    path = "" if index == 0 else PAGES[index][1]
+    return f"{base}/{path}?range={rng}"
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -253,14 +259,14 @@ def main() -> int:
             first, first_server = _click_through(tab)
             cached, _ = _click_through(tab)
             tab.tab.close()
-            fresh = [_fresh_tab(context, f"{base}/{path}?range={args.range}", title) for title, path, _m, _i in PAGES]
+            fresh = [_fresh_tab(context, _url(base, i, args.range), title) for i, (title, *_) in enumerate(PAGES)]
             bare_url = f"http://127.0.0.1:{bare_port}/bare"
             _fresh_tab(context, bare_url, "Bare")  # this profile's earlier visit of the bare page
             floor = [_fresh_tab(context, bare_url, "Bare") for _ in range(3)]
             context.close()
             loads.append(_load())
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM)
-            cold = [_cold_tab(browser, f"{base}/{path}?range={args.range}", title) for title, path, _m, _i in PAGES]
+            cold = [_cold_tab(browser, _url(base, i, args.range), title) for i, (title, *_) in enumerate(PAGES)]
             cold_floor = [_cold_tab(browser, bare_url, "Bare") for _ in range(3)]
             browser.close()
             loads.append(_load())

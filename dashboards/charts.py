@@ -8,13 +8,13 @@ Dashboards), so the pages chart with these.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 
 import altair as alt
 import polars as pl
 
-__all__ = ["bars", "time_bars", "forecast_band", "MARGIN_HEIGHT", "ROW_HEIGHT"]
+__all__ = ["bars", "time_bars", "forecast_band", "ROW_HEIGHT"]
 
-MARGIN_HEIGHT = 60  # pixels around the bars: axis and legend
 ROW_HEIGHT = 36  # pixels per category of a horizontal bar chart
 
 
@@ -39,10 +39,9 @@ def bars(frame: pl.DataFrame, value: str, category: str, part: str, *, order: Se
     """Horizontal bars of ``value`` per ``category``, split by ``part``: stacked, or side by side when ``grouped``.
 
     ``frame`` is long: one row per category and part. ``order`` fixes the parts' stack and legend order and
-    ``colors`` their colours. The chart is as tall as its categories need.
+    ``colors`` their colours. Each category gets ``ROW_HEIGHT`` pixels.
     """
     data = _with_rank(frame.select(category, part, value), part, order)
-    n = max(data[category].n_unique(), 1)
     enc: dict[str, object] = {
         "x": alt.X(f"{value}:Q", title=value_title if value_title is not None else value,
                    stack=None if grouped else "zero"),
@@ -53,16 +52,17 @@ def bars(frame: pl.DataFrame, value: str, category: str, part: str, *, order: Se
     }
     if grouped:
         enc["yOffset"] = alt.YOffset(f"{part}:N", sort=list(order) if order is not None else "ascending")
-    height = MARGIN_HEIGHT + ROW_HEIGHT * n * (2 if grouped else 1)
-    return alt.Chart(data).mark_bar().encode(**enc).properties(height=height)
+    return alt.Chart(data).mark_bar().encode(**enc).properties(height=alt.Step(ROW_HEIGHT))
 
 
-def time_bars(frame: pl.DataFrame, ts: str, value: str, part: str, *, order: Sequence[str] | None = None,
-              colors: Mapping[str, str] | None = None, value_title: str | None = None, height: int = 260) -> alt.Chart:
-    """Stacked bars of ``value`` per time bin (``ts``, the bin start) and ``part``."""
-    data = _with_rank(frame.select(ts, part, value), part, order)
-    return alt.Chart(data).mark_bar().encode(
-        x=alt.X(f"{ts}:T", title=None),
+def time_bars(frame: pl.DataFrame, ts: str, value: str, part: str, every: timedelta, *,
+              order: Sequence[str] | None = None, colors: Mapping[str, str] | None = None,
+              value_title: str | None = None, height: int = 260) -> alt.Chart:
+    """Stacked bars of ``value`` per time bin and ``part``; a bin starts at ``ts`` and lasts ``every``."""
+    data = _with_rank(frame.select(ts, part, value), part, order).with_columns(
+        (pl.col(ts) + every).alias("_bin_end"))
+    return alt.Chart(data).mark_bar(binSpacing=1).encode(
+        x=alt.X(f"{ts}:T", title=None), x2=alt.X2("_bin_end:T"),
         y=alt.Y(f"{value}:Q", title=value_title if value_title is not None else value, stack="zero"),
         color=_color(part, order, colors),
         order=alt.Order("_rank:Q"),

@@ -6,13 +6,15 @@ a page shows their counts per time bin and the worst nodes and GPUs first, with 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import polars as pl
 
-__all__ = ["SEVERITIES", "bin_every", "xid_timeline", "xid_nodes", "first_rows"]
+__all__ = ["SEVERITIES", "EVERY", "bin_every", "xid_timeline", "xid_nodes", "first_rows", "formatted"]
 
 SEVERITIES = ("critical", "warning", "application")
+EVERY = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "1d": timedelta(days=1)}  # bin widths by name
 
 
 def bin_every(start: datetime, end: datetime, max_bins: int = 100) -> str:
@@ -53,3 +55,13 @@ def first_rows(frame: pl.DataFrame, limit: int) -> tuple[pl.DataFrame, str | Non
     if frame.height <= limit:
         return frame, None
     return frame.head(limit), f"Showing {limit:,} of {frame.height:,} rows."
+
+
+def formatted(frame: pl.DataFrame, formats: Mapping[str, str]) -> pl.DataFrame:
+    """``frame`` with each column named in ``formats`` turned into text by its format (``"{:.1%}"``, ``"${:,.2f}"``).
+
+    Nulls stay null; columns ``formats`` names that ``frame`` lacks are ignored.
+    """
+    cols = [pl.col(c).map_elements(spec.format, return_dtype=pl.String, skip_nulls=True).alias(c)
+            for c, spec in formats.items() if c in frame.columns]
+    return frame.with_columns(cols) if cols else frame

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping
 
+import polars as pl
 import streamlit as st  # noqa: TID251
 
-__all__ = ["available", "unavailable", "gib"]
+from gpufleet.dashboards.shaping import first_rows, formatted
+
+__all__ = ["available", "unavailable", "gib", "table", "TABLE_ROWS"]
 
 EXTRA_HINT = "pip install 'gpufleet[app]'"
+TABLE_ROWS = 100  # rows a page's table shows; the rest are in its CSV download
 
 
 def available(module: str) -> bool:
@@ -28,3 +33,22 @@ def unavailable(what: str, module: str) -> None:
 def gib(n_bytes: float | None) -> float | None:
     """Bytes to GiB, None stays None."""
     return None if n_bytes is None else n_bytes / 2**30
+
+
+def table(frame: pl.DataFrame, *, formats: Mapping[str, str] | None = None, limit: int = TABLE_ROWS,
+          height: int | None = None, download: str | None = None, note: str = "") -> None:
+    """A static table of ``frame``'s first ``limit`` rows, values formatted as ``formats`` says.
+
+    ``st.table`` draws plain HTML, where ``st.dataframe``'s data grid makes a new browser tab load and start
+    about a megabyte of JavaScript first (0.5-1 s here). When rows are left out, a caption says how many are
+    shown of how many (then ``note``) and a button downloads all of them as CSV (file ``download`` or
+    ``gpufleet-table.csv``).
+    """
+    shown, cut = first_rows(frame, limit)
+    if cut:
+        st.caption(f"{cut} {note}".strip())
+    st.table(formatted(shown, formats or {}), hide_index=True, height=height if height is not None else "content")
+    if cut:
+        name = download or "gpufleet-table.csv"
+        st.download_button(f"Download all {frame.height:,} rows (CSV)", lambda: frame.write_csv().encode(),
+                           file_name=name, mime="text/csv", key=f"dl_{name}")

@@ -9,6 +9,7 @@ from gpufleet.analytics.cost.whatif import compare_pricing
 from gpufleet.dashboards import cached
 from gpufleet.dashboards.charts import bars
 from gpufleet.dashboards.context import Context
+from gpufleet.dashboards.views.common import table
 
 __all__ = ["render", "usd"]
 
@@ -21,29 +22,27 @@ def usd(cents: float) -> str:
 def _chargeback(ctx: Context) -> None:
     by = st.segmented_control("Charge back by", ["team", "namespace", "model"], default="team", key="cost_by") \
         or "team"
-    table = cached.cost(ctx.db, ctx.mtime, ctx.start, ctx.end, by)
-    if table.height == 0:
+    charged = cached.cost(ctx.db, ctx.mtime, ctx.start, ctx.end, by)
+    if charged.height == 0:
         st.info("Nothing to charge in this window.", icon=":material/filter_alt_off:")
         return
     if by == "model":
-        if ctx.filters.model:
-            table = table.filter(pl.col("model") == ctx.filters.model)
-        st.metric("Serving GPU cost", f"${float(table['cost_usd'].sum()):,.2f}")
-        st.dataframe(table, hide_index=True, width="stretch", column_config={
-            c: st.column_config.NumberColumn(c, format="$%.4f") for c in table.columns if "usd" in c})
+        models = charged.filter(pl.col("model") == ctx.filters.model) if ctx.filters.model else charged
+        st.metric("Serving GPU cost", f"${float(models['cost_usd'].sum()):,.2f}")
+        table(models, formats={c: "${:,.4f}" for c in models.columns if "usd" in c})
         return
     if by == "team" and ctx.filters.team:
-        table = table.filter(pl.col("team") == ctx.filters.team)
-    total = float(table["total_cents"].sum())
+        charged = charged.filter(pl.col("team") == ctx.filters.team)
+    total = float(charged["total_cents"].sum())
     cols = st.columns(3)
     cols[0].metric("Total cost", usd(total))
-    cols[1].metric("Idle cost spread", usd(float(table["idle_cents"].sum())))
-    cols[2].metric("GPU-hours", f"{float(table['gpu_hours'].sum()):,.0f}")
+    cols[1].metric("Idle cost spread", usd(float(charged["idle_cents"].sum())))
+    cols[2].metric("GPU-hours", f"{float(charged['gpu_hours'].sum()):,.0f}")
     parts = ("cost_cents", "idle_cents", "shared_cents")
-    shown = table.with_columns((pl.col(c) / 100).alias(c) for c in parts)
+    shown = charged.with_columns((pl.col(c) / 100).alias(c) for c in parts)
     long = shown.unpivot(index=by, on=list(parts), variable_name="part", value_name="usd")
     st.altair_chart(bars(long, "usd", by, "part", order=parts, value_title="USD"), width="stretch")
-    st.dataframe(table, hide_index=True, width="stretch")
+    table(charged, formats={c: "{:,.0f}" for c in charged.columns if c.endswith("_cents")} | {"gpu_hours": "{:,.1f}"})
 
 
 def _whatif(ctx: Context) -> None:
@@ -79,7 +78,7 @@ def _energy(ctx: Context) -> None:
     mcols[0].metric("Facility energy", f"{float(rep['facility_kwh'].sum()):,.0f} kWh")
     mcols[1].metric("Electricity", f"${float(rep['energy_usd'].sum()):,.2f}")
     mcols[2].metric("Carbon", f"{float(rep['kg_co2e'].sum()):,.0f} kg CO2e")
-    st.dataframe(rep, hide_index=True, width="stretch")
+    table(rep)
 
 
 def render(ctx: Context) -> None:

@@ -11,14 +11,18 @@ from gpufleet.analytics.fleet import STATES
 from gpufleet.dashboards import cached
 from gpufleet.dashboards.charts import bars, time_bars
 from gpufleet.dashboards.context import Context
-from gpufleet.dashboards.shaping import SEVERITIES, bin_every, first_rows, xid_nodes, xid_timeline
+from gpufleet.dashboards.shaping import EVERY, SEVERITIES, bin_every, xid_nodes, xid_timeline
+from gpufleet.dashboards.views.common import table
 
-__all__ = ["render", "live_table", "LIVE_ROWS", "NODE_ROWS"]
+__all__ = ["render", "live_table", "LIVE_ROWS", "NODE_ROWS", "LIVE_FORMATS"]
 
 COLORS = {"lost": "#7f1d1d", "critical": "#dc2626", "warning": "#f59e0b", "healthy": "#16a34a"}
 XID_COLORS = {"critical": "#dc2626", "warning": "#f59e0b", "application": "#6b7280"}
 LIVE_ROWS = 100  # GPUs listed under "Live health", least healthy first; the rest are in the download
 NODE_ROWS = 20  # nodes listed under "XIDs by node", worst first
+LIVE_FORMATS = {"utilization_ratio": "{:.0%}", "temperature_celsius": "{:.0f}", "power_watts": "{:,.0f}",
+                "memory_used_gib": "{:.1f}"}
+COUNT_FORMATS = {s: "{:,.0f}" for s in (*SEVERITIES, "total")}
 _LIVE_COLUMNS = ("state", "reason", "cluster", "node", "gpu_index", "gpu_model", "utilization_ratio",
                  "temperature_celsius", "power_watts", "memory_used_bytes", "namespace", "pod", "team", "gpu_uuid")
 
@@ -39,23 +43,18 @@ def _csv_download(label: str, frame: pl.DataFrame, file_name: str, key: str) -> 
     st.download_button(label, lambda: frame.write_csv().encode(), file_name=file_name, mime="text/csv", key=key)
 
 
-def _states(table: pl.DataFrame) -> None:
+def _states(by_model: pl.DataFrame) -> None:
     st.subheader("GPUs by model and state")
-    long = table.unpivot(index="gpu_model", on=list(STATES), variable_name="state", value_name="gpus")
+    long = by_model.unpivot(index="gpu_model", on=list(STATES), variable_name="state", value_name="gpus")
     st.altair_chart(bars(long, "gpus", "gpu_model", "state", order=STATES, colors=COLORS), width="stretch")
-    st.dataframe(table, hide_index=True, width="stretch")
+    table(by_model)
 
 
 def _live(gpus: pl.DataFrame) -> None:
     st.subheader("Live health")
     live = live_table(gpus)
-    shown, note = first_rows(live, LIVE_ROWS)
-    if note:
-        st.caption(f"{note} Least healthy first.")
-    st.dataframe(shown, hide_index=True, width="stretch", height=min(38 + 35 * shown.height, 420),
-                 column_config={"utilization_ratio": st.column_config.ProgressColumn(
-                     "utilization", min_value=0.0, max_value=1.0, format="percent")})
-    _csv_download(f"Download all {live.height:,} GPUs (CSV)", live, "gpufleet-live-health.csv", "fleet_live_dl")
+    table(live, formats=LIVE_FORMATS, limit=LIVE_ROWS, height=min(40 + 36 * live.height, 440),
+          download="gpufleet-live-health.csv", note="Least healthy first.")
 
 
 def _xids(events: pl.DataFrame, xids: pl.DataFrame, start: datetime, end: datetime) -> None:
@@ -63,15 +62,13 @@ def _xids(events: pl.DataFrame, xids: pl.DataFrame, start: datetime, end: dateti
     if xids.height == 0:
         st.success("No XID errors in this window.", icon=":material/check_circle:")
         return
-    st.dataframe(xids, hide_index=True, width="stretch")
+    table(xids, formats={"events": "{:,.0f}"})
     every = bin_every(start, end)
-    st.altair_chart(time_bars(xid_timeline(events, every), "ts", "events", "severity", order=SEVERITIES,
-                              colors=XID_COLORS, value_title=f"events per {every}"), width="stretch")
+    st.altair_chart(time_bars(xid_timeline(events, every), "ts", "events", "severity", EVERY[every],
+                              order=SEVERITIES, colors=XID_COLORS, value_title=f"events per {every}"),
+                    width="stretch")
     st.markdown("**XIDs by node**, most critical first")
-    nodes, note = first_rows(xid_nodes(events), NODE_ROWS)
-    if note:
-        st.caption(note)
-    st.dataframe(nodes, hide_index=True, width="stretch")
+    table(xid_nodes(events), formats=COUNT_FORMATS, limit=NODE_ROWS, download="gpufleet-xid-nodes.csv")
     _csv_download(f"Download all {events.height:,} XID events (CSV)", events, "gpufleet-xid-events.csv",
                   "fleet_xid_dl")
 
@@ -98,7 +95,7 @@ def render(ctx: Context) -> None:
 
     st.subheader("Lost GPUs")
     if snap.lost.height:
-        st.dataframe(snap.lost, hide_index=True, width="stretch")
+        table(snap.lost)
     else:
         st.success("No GPU is lost: every GPU answered its last scrape.", icon=":material/check_circle:")
 

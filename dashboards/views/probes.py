@@ -7,6 +7,7 @@ import streamlit as st  # noqa: TID251
 
 from gpufleet.dashboards import cached
 from gpufleet.dashboards.context import Context
+from gpufleet.dashboards.views.common import table
 
 __all__ = ["render", "peer_ratio"]
 
@@ -33,7 +34,7 @@ def render(ctx: Context) -> None:
     c[1].metric("Degraded GPUs", f"{degraded['gpu_uuid'].n_unique():,}")
     c[2].metric("Probes", f"{res['probe'].n_unique()}")
     st.subheader("Degraded GPUs")
-    st.dataframe(degraded, hide_index=True, width="stretch")
+    table(degraded, formats={"peer_ratio": "{:.1%}"}, download="gpufleet-degraded-gpus.csv")
     st.subheader("Ceilings per GPU")
-    st.dataframe(res.pivot(on="probe", index=["node", "gpu_uuid", "gpu_model"], values="value"), hide_index=True,
-                 width="stretch")
+    table(res.pivot(on="probe", index=["node", "gpu_uuid", "gpu_model"], values="value"),
+          download="gpufleet-probe-ceilings.csv")

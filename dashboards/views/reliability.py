@@ -9,6 +9,7 @@ import streamlit as st  # noqa: TID251
 
 from gpufleet.dashboards import cached
 from gpufleet.dashboards.context import Context
+from gpufleet.dashboards.views.common import table
 from gpufleet.dashboards.warmup import JOB_GPUS
 
 __all__ = ["render", "mttf_hours"]
@@ -31,8 +32,8 @@ def _report(ctx: Context) -> None:
     c[3].metric("ETTR", f"{rep.ettr:.1%}" if rep.ettr is not None else "-")
     cats = pl.DataFrame([vars(x) for x in rep.categories]) if rep.categories else pl.DataFrame()
     if cats.height:
-        st.dataframe(cats.group_by("category").agg(pl.col("interruptions").sum(), pl.col("warnings").sum())
-                     .sort("interruptions", descending=True), hide_index=True, width="stretch")
+        table(cats.group_by("category").agg(pl.col("interruptions").sum(), pl.col("warnings").sum())
+              .sort("interruptions", descending=True))
     lemons = [n.node for n in rep.nodes if n.lemon]
     if lemons:
         st.warning(f"Lemon nodes (far more interruptions than the fleet median): {', '.join(lemons)}")
@@ -57,6 +58,6 @@ def render(ctx: Context) -> None:
         return
     st.subheader("Failure taxonomy")
     tax = ev.group_by("failure_class", "severity").agg(events=pl.col("count").sum()).sort("events", descending=True)
-    st.dataframe(tax, hide_index=True, width="stretch")
+    table(tax, formats={"events": "{:,.0f}"})
     st.subheader("Events")
-    st.dataframe(ev, hide_index=True, width="stretch")
+    table(ev, download="gpufleet-fault-events.csv")

@@ -8,6 +8,7 @@ import streamlit as st  # noqa: TID251
 from gpufleet.dashboards import cached
 from gpufleet.dashboards.context import Context
 from gpufleet.dashboards.queries import latency_table
+from gpufleet.dashboards.views.common import table
 
 __all__ = ["render", "budget_left"]
 
@@ -30,11 +31,11 @@ def render(ctx: Context) -> None:
                                 key="slo_itl")
     objective = cols[2].select_slider("Target", [0.9, 0.95, 0.99, 0.995, 0.999], value=0.99, key="slo_target")
     buckets = cached.latency(ctx.db, ctx.mtime, ctx.start, ctx.end, ctx.filters.opt("model"))
-    table = latency_table(buckets, {TTFT: ttft, ITL: itl})
-    if table.height == 0:
+    latency = latency_table(buckets, {TTFT: ttft, ITL: itl})
+    if latency.height == 0:
         st.info("No serving latency in this window (no inference engines scraped).", icon=":material/filter_alt_off:")
         return
-    slo = table.filter(pl.col("within_slo").is_not_null()).with_columns(
+    slo = latency.filter(pl.col("within_slo").is_not_null()).with_columns(
         budget_left=pl.col("within_slo").map_elements(lambda a: budget_left(a, objective), return_dtype=pl.Float64),
         met=pl.col("within_slo") >= objective)
     met = int(slo["met"].sum())
@@ -42,10 +43,9 @@ def render(ctx: Context) -> None:
     c[0].metric("SLOs met", f"{met} of {slo.height}")
     worst = slo.sort("within_slo").row(0, named=True)
     c[1].metric("Worst attainment", f"{worst['within_slo']:.2%}", help=f"{worst['metric']} {worst['model']}")
-    c[2].metric("Models", f"{table['model'].n_unique()}")
+    c[2].metric("Models", f"{latency['model'].n_unique()}")
     st.subheader("Attainment and error budget")
-    st.dataframe(slo.select("metric", "model", "observations", "within_slo", "budget_left", "met"), hide_index=True,
-                 width="stretch", column_config={"within_slo": st.column_config.NumberColumn(format="percent"),
-                                                 "budget_left": st.column_config.NumberColumn(format="percent")})
+    table(slo.select("metric", "model", "observations", "within_slo", "budget_left", "met"),
+          formats={"observations": "{:,.0f}", "within_slo": "{:.2%}", "budget_left": "{:.1%}"})
     st.subheader("Latency percentiles")
-    st.dataframe(table.drop("within_slo"), hide_index=True, width="stretch")
+    table(latency.drop("within_slo"), formats={"observations": "{:,.0f}"})

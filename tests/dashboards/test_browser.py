@@ -50,7 +50,9 @@ def test_every_page_renders_the_analytics_numbers(browser, streamlit_url, expect
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(f"{streamlit_url}/{name}?range=all", wait_until="domcontentloaded")
+        # the first page is the app's default: it lives at the root (its sidebar link says so)
+        path = "" if name == PAGES[0] else name
+        page.goto(f"{streamlit_url}/{path}?range=all", wait_until="domcontentloaded")
         page.get_by_role("heading", name=name.capitalize() if name != "slos" else "SLOs").first.wait_for(
             timeout=60_000)
         page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
@@ -66,6 +68,9 @@ def test_every_page_renders_the_analytics_numbers(browser, streamlit_url, expect
         for label, value in expected[name].items():
             assert shown.get(label) == value, (name, label, shown)
         assert "range=all" in page.url
+        assert page.get_by_text("Page not found").count() == 0
+        # charts and tables load their code after the script ran: let their placeholders fill before the shot
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     finally:
         page.close()

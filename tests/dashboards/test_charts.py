@@ -2,7 +2,7 @@ import datetime as dt
 
 import polars as pl
 
-from gpufleet.dashboards.charts import MARGIN_HEIGHT, ROW_HEIGHT, bars, forecast_band, time_bars
+from gpufleet.dashboards.charts import ROW_HEIGHT, bars, forecast_band, time_bars
 
 T0 = dt.datetime(2026, 1, 1)
 
@@ -23,25 +23,28 @@ def test_bars_stack_the_parts_in_the_given_order_and_colours():
     rows = next(iter(spec["datasets"].values()))
     assert [(r["model"], r["state"], r["gpus"], r["_rank"]) for r in rows] == [
         ("H100", "healthy", 7.0, 1), ("H100", "lost", 1.0, 0), ("A100", "healthy", 4.0, 1), ("A100", "lost", 0.0, 0)]
-    assert spec["height"] == MARGIN_HEIGHT + 2 * ROW_HEIGHT
+    assert spec["height"] == {"step": ROW_HEIGHT}
 
 
-def test_grouped_bars_sit_side_by_side_and_take_twice_the_height():
+def test_grouped_bars_sit_side_by_side_within_a_row():
     spec = bars(long(), "gpus", "model", "state", order=("healthy", "lost"), grouped=True, value_title="GPUs").to_dict()
     enc = spec["encoding"]
     assert enc["x"]["stack"] is None and enc["x"]["title"] == "GPUs"
     assert enc["yOffset"] == {"field": "state", "sort": ["healthy", "lost"], "type": "nominal"}
     assert enc["color"]["scale"] == {"domain": ["healthy", "lost"]}
-    assert spec["height"] == MARGIN_HEIGHT + 4 * ROW_HEIGHT
+    assert spec["height"] == {"step": ROW_HEIGHT}
 
 
-def test_time_bars_put_time_on_x_and_stack_the_counts():
+def test_time_bars_span_each_bin_and_stack_the_counts():
     frame = pl.DataFrame({"ts": [T0, T0, T0 + dt.timedelta(hours=6)], "severity": ["critical", "warning", "critical"],
                           "events": [2.0, 1.0, 3.0]})
-    spec = time_bars(frame, "ts", "events", "severity", order=("critical", "warning"), value_title="events per 6h",
-                     height=200).to_dict()
+    spec = time_bars(frame, "ts", "events", "severity", dt.timedelta(hours=6), order=("critical", "warning"),
+                     value_title="events per 6h", height=200).to_dict()
     enc = spec["encoding"]
     assert enc["x"] == {"field": "ts", "title": None, "type": "temporal"}
+    assert enc["x2"] == {"field": "_bin_end"}
+    rows = next(iter(spec["datasets"].values()))
+    assert [r["_bin_end"] for r in rows] == ["2026-01-01T06:00:00", "2026-01-01T06:00:00", "2026-01-01T12:00:00"]
     assert enc["y"]["title"] == "events per 6h" and enc["y"]["stack"] == "zero"
     assert len(next(iter(spec["datasets"].values()))) == 3 and spec["height"] == 200
 

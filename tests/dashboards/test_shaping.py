@@ -3,7 +3,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from gpufleet.dashboards.shaping import bin_every, first_rows, xid_nodes, xid_timeline
+from gpufleet.dashboards.shaping import bin_every, first_rows, formatted, xid_nodes, xid_timeline
 from gpufleet.dashboards.views.fleet import live_table
 
 T0 = dt.datetime(2026, 1, 1)
@@ -75,3 +75,10 @@ def test_live_table_lists_the_least_healthy_first_with_memory_in_gib():
     assert live["state"].to_list() == ["lost", "critical", "warning", "healthy", "healthy"]
     assert live["node"].to_list() == ["n9", "n5", "n1", "n1", "n2"]
     assert live["memory_used_gib"].to_list() == [0.0, 3.0, 0.5, 1.0, 2.0]
+
+
+def test_formatted_writes_the_named_columns_as_text_and_keeps_nulls():
+    frame = pl.DataFrame({"share": [0.5, None], "usd": [1234.5, 2.0], "n": [1, 2]})
+    out = formatted(frame, {"share": "{:.0%}", "usd": "${:,.2f}", "missing": "{}"})
+    assert out.rows() == [("50%", "$1,234.50", 1), (None, "$2.00", 2)]
+    assert formatted(frame, {}) is frame
