@@ -240,7 +240,8 @@ def main() -> int:
         bare.write_text(BARE_APP)
         bare_cmd = [sys.executable, "-m", "streamlit", "run", str(bare), "--server.port", str(bare_port),
                     "--server.address", "127.0.0.1", "--server.headless", "true",
-                    "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+                    "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+                    "--client.toolbarMode", "minimal"]  # the app's client settings (launch.command)
         _prime(pw, profile, args.db, port, env, Path(tmp) / "prime.log")
         t_start = time.perf_counter()
         procs = [_serve(command(args.db, port), port, env, log), _serve(bare_cmd, bare_port, env, Path(tmp) / "b.log")]
