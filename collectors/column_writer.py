@@ -200,11 +200,11 @@ class ColumnWriter(StoreWriter):
 
     def _column_deltas(self, b: ReplayBatch, rows: _ColumnRows) -> int | None:
         """Deltas of a replayed batch, or None (nothing done) when it needs the per-sample path."""
+        if not b.untouched:
+            return None  # its rows were made, so may have changed: the per-sample path reads them
         plan, values, gauges = b.plan, b.state_values, b.gauge_values
-        if plan is None or values is None or gauges is None:
-            return None
-        nc, nb, ng = len(plan.counter_sids), len(plan.bucket_sids), len(plan.gauge_sids)
-        if len(b.counters) != nc or len(b.buckets) != nb or len(b.gauges) < ng or len(values) != nc + nb:
+        nc, nb = len(plan.counter_sids), len(plan.bucket_sids)
+        if len(gauges) != len(plan.gauge_sids) or len(values) != nc + nb:
             return None
         before = self._previous(b, plan)
         if before is None:
@@ -212,7 +212,7 @@ class ColumnWriter(StoreWriter):
         ts = b.scrape_ts
         rows.rejected_in_batch = 0
         rows.gauge_chunks.append((plan.gauge_sid_arr, ts, gauges))
-        rows.gauges.extend(b.gauges[ng:])  # the engine's synthetic samples, appended after the plan's
+        rows.gauges.extend(b.extra_gauges)  # the engine's synthetic samples, appended after the plan's
         counters, cprev = values[:nc], before[:nc]
         cdelta = np.where(counters < cprev, counters, counters - cprev)
         buckets, bprev = values[nc:], before[nc:]
@@ -229,7 +229,7 @@ class ColumnWriter(StoreWriter):
             for i in plan.xid_rows:
                 if cd[i] > 0:
                     rows.maybe_event(b.target, self._defs[plan.counter_sids[i]], ts, cd[i])
-        return len(b.gauges) + nc + nb
+        return len(gauges) + len(b.extra_gauges) + nc + nb
 
     def _insert(self, rows: _Rows, new_series: dict[int, SeriesDef], new_state: _State) -> None:
         super()._insert(rows, new_series, new_state)

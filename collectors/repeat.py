@@ -19,6 +19,7 @@ import itertools
 import math
 import operator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -74,13 +75,69 @@ class Plan:
     state_le_arr: npt.NDArray[np.float64]
 
 
-@dataclass
 class ReplayBatch(Batch):
-    """A replayed batch: the rows as any :class:`Batch` has them, plus their plan and values as arrays."""
+    """A replayed batch: its plan and values as arrays, its rows made as any :class:`Batch` has them on demand.
 
-    plan: Plan | None = None
-    state_values: npt.NDArray[np.float64] | None = None  # the counter rows' values, then the bucket rows'
-    gauge_values: npt.NDArray[np.float64] | None = None  # the first len(plan.gauge_sids) gauges' values
+    ``gauges``, ``counters`` and ``buckets`` are built from the arrays the first time they are read
+    (the column writer never reads them, so a replayed scrape allocates no row tuples);
+    :attr:`untouched` says whether the arrays are still the whole truth. Rows appended after the
+    plan's (the engine's own samples) go through :meth:`add_gauges`.
+    """
+
+    def __init__(self, target: str, scrape_ts: float, interval_hint_s: float, *, plan: Plan,
+                 series: dict[int, SeriesDef], gauge_values: npt.NDArray[np.float64],
+                 counter_values: npt.NDArray[np.float64], bucket_values: npt.NDArray[np.float64],
+                 gpus: list[GpuRow], nodes: list[NodeRow], namespaces: dict[str, str | None],
+                 allocations: list[AllocationRow]) -> None:
+        self.plan = plan
+        self.gauge_values = gauge_values  # the plan's gauges, in plan.gauge_sids order
+        self.state_values = np.concatenate((counter_values, bucket_values))  # the counter rows', then the buckets'
+        self.extra_gauges: list[tuple[int, float, float]] = []
+        self._rows: dict[str, list[Any]] = {}
+        super().__init__(target, scrape_ts, interval_hint_s, series=series, gpus=gpus, nodes=nodes,
+                         namespaces=namespaces, allocations=allocations)
+
+    @property
+    def untouched(self) -> bool:
+        """No row list was made (so none was changed): the arrays hold every sample of the plan."""
+        return not self._rows
+
+    def add_gauges(self, rows: list[tuple[int, float, float]]) -> None:
+        """Append gauge rows after the plan's."""
+        if "gauges" in self._rows:
+            self._rows["gauges"].extend(rows)
+        else:
+            self.extra_gauges.extend(rows)
+
+    @property
+    def sample_count(self) -> int:
+        """Samples in the batch, counted without making its rows."""
+        if not self._rows:
+            return len(self.gauge_values) + len(self.state_values) + len(self.extra_gauges)
+        return len(self.gauges) + len(self.counters) + len(self.buckets)
+
+    def _made(self, name: str) -> list[Any]:
+        rows = self._rows.get(name)
+        if rows is None:
+            plan, at = self.plan, itertools.repeat(self.scrape_ts)
+            nc = len(plan.counter_sids)
+            if name == "gauges":
+                rows = list(zip(plan.gauge_sids, at, self.gauge_values.tolist(), strict=False)) + self.extra_gauges
+            elif name == "counters":
+                rows = list(zip(plan.counter_sids, at, self.state_values[:nc].tolist(), strict=False))
+            else:
+                rows = list(zip(plan.bucket_sids, at, plan.bucket_les, self.state_values[nc:].tolist(),
+                                strict=False))
+            self._rows[name] = rows
+        return rows
+
+    def _set(self, name: str, rows: list[Any]) -> None:
+        if rows:  # Batch.__init__ sets empty lists: nothing to keep then
+            self._rows[name] = rows
+
+    gauges = property(lambda self: self._made("gauges"), lambda self, rows: self._set("gauges", rows))
+    counters = property(lambda self: self._made("counters"), lambda self, rows: self._set("counters", rows))
+    buckets = property(lambda self: self._made("buckets"), lambda self, rows: self._set("buckets", rows))
 
 
 def _split(text: str) -> tuple[list[str], list[int], list[int]] | None:
@@ -210,14 +267,10 @@ def replay(plan: Plan, text: str, target: str, scrape_ts: float,
     counters = values[plan.counter_line]
     if plan.counter_scale is not None:
         counters *= plan.counter_scale
-    at = itertools.repeat(scrape_ts)
-    batch = ReplayBatch(target, scrape_ts, interval_hint_s, series=dict(plan.series),
-                  gauges=list(zip(plan.gauge_sids, at, gauges.tolist(), strict=False)),
-                  counters=list(zip(plan.counter_sids, at, counters.tolist(), strict=False)),
-                  buckets=list(zip(plan.bucket_sids, at, plan.bucket_les, buckets.tolist(), strict=False)),
-                  gpus=list(plan.gpus), nodes=list(plan.nodes), namespaces=dict(plan.namespaces),
-                  allocations=list(plan.allocations), plan=plan, state_values=np.concatenate((counters, buckets)),
-                  gauge_values=gauges)
+    batch = ReplayBatch(target, scrape_ts, interval_hint_s, plan=plan, series=dict(plan.series),
+                        gauge_values=gauges, counter_values=counters, bucket_values=buckets,
+                        gpus=list(plan.gpus), nodes=list(plan.nodes), namespaces=dict(plan.namespaces),
+                        allocations=list(plan.allocations))
     if plan.probes:
         probe_rows(batch)
     return batch

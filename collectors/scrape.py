@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import gc
 import logging
 import ssl
 import sys
@@ -40,7 +41,7 @@ from gpufleet.collectors.discovery import (
 )
 from gpufleet.collectors.exposition import parse
 from gpufleet.collectors.normalize import Limits, Trace, normalize
-from gpufleet.collectors.repeat import Plan, build_plan, replay
+from gpufleet.collectors.repeat import Plan, ReplayBatch, build_plan, replay
 from gpufleet.collectors.target import Target
 from gpufleet.core.store import Batch, StoreWriter, WriteReport
 
@@ -158,13 +159,14 @@ class ScrapeEngine:
 
     def __init__(self, cfg: CollectorConfig, writer: StoreWriter, *, clock: Callable[[], float] = time.time,
                  transport: httpx.AsyncBaseTransport | None = None, file_refresh_s: float = 5.0,
-                 switch_interval_s: float = 0.0005) -> None:
+                 switch_interval_s: float = 0.0005, gc_young_threshold: int = 50_000) -> None:
         self.cfg = cfg
         self.writer = writer
         self.clock = clock
         self.transport = transport
         self.file_refresh_s = file_refresh_s
         self.switch_interval_s = switch_interval_s
+        self.gc_young_threshold = gc_young_threshold
         self.targets: dict[tuple[str, str], TargetState] = {}
         self.stats = EngineStats()
         self.discovery_errors: list[str] = []
@@ -221,6 +223,8 @@ class ScrapeEngine:
                     state.task.cancel()
                 del self.targets[key]
                 self._close_client(key)
+                state.plan = state.synthetic_plan = state.task = None  # frozen cycles are never collected: break them
+                state.series = frozenset()
                 removed.append(state)
                 if state.last_scrape is not None:
                     self._queue.append(self._stale_batch(state))
@@ -352,7 +356,10 @@ class ScrapeEngine:
             batch = synthetic
         else:
             batch.series.update(synthetic.series)
-            batch.gauges.extend(synthetic.gauges)
+            if isinstance(batch, ReplayBatch):
+                batch.add_gauges(synthetic.gauges)  # without making the replayed batch's rows
+            else:
+                batch.gauges.extend(synthetic.gauges)
             state.series = series
         state.up = up
         state.last_error = error if not up else ("; ".join(batch.rejected[:3]) if batch.rejected else "")
@@ -441,6 +448,16 @@ class ScrapeEngine:
 
     # -- running -------------------------------------------------------------------------------
 
+    def _settle_garbage(self) -> None:
+        """Collect the young generations, then freeze what survived out of the collector's reach.
+
+        Targets' plans, series and state are millions of long-lived objects; every full collection
+        walked all of them (seconds at a thousand targets, and the scrapes waited). Scrape-to-flush
+        objects die by reference counting; cycles among them are young and collected here first.
+        """
+        gc.collect(1)
+        gc.freeze()
+
     def stop(self) -> None:
         """Ask :meth:`run` to finish (flushing what it has)."""
         self._stop.set()
@@ -453,6 +470,8 @@ class ScrapeEngine:
         # (5 ms) for the GIL at every socket event; a shorter one keeps hundreds of fetches moving.
         switch = sys.getswitchinterval()
         sys.setswitchinterval(min(switch, self.switch_interval_s))
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(thresholds[0], self.gc_young_threshold), *thresholds[1:])
         started = self.clock()
         next_discovery = 0.0
         try:
@@ -463,6 +482,7 @@ class ScrapeEngine:
                     self.apply(await asyncio.get_running_loop().run_in_executor(None, self.discover))
                     next_discovery = now + self.file_refresh_s
                 await self.flush()
+                self._settle_garbage()
                 if on_tick is not None:
                     on_tick(self)
                 if duration is not None and self.clock() - started >= duration:
@@ -481,4 +501,6 @@ class ScrapeEngine:
             self._clients.clear()
             await asyncio.gather(*self._closing, return_exceptions=True)
             sys.setswitchinterval(switch)
+            gc.unfreeze()
+            gc.set_threshold(*thresholds)
         return self.stats

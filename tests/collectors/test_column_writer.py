@@ -96,6 +96,8 @@ class _Engine:
             replayed = replay(plan, text, target.name, ts, 15.0)
             if replayed is not None:
                 self.replayed += 1
+                if self.replayed % 4 == 0:  # rows read: the writer must take the per-sample road for it
+                    assert len(replayed.counters) == len(plan.counter_sids) and not replayed.untouched
                 return replayed
         result = parse(text)
         trace = Trace()
@@ -128,7 +130,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], di
     with ColumnWriter(tmp / "column.duckdb") as writer:
         for flush in flushes:
             batches = [engine.batch(*s) for s in flush]
-            column_rows += sum(len(b.counters) for b in batches if isinstance(b, ReplayBatch))
+            column_rows += sum(len(b.state_values) for b in batches if isinstance(b, ReplayBatch) and b.untouched)
             writer.write(batches)
         assert writer._columns, "no target kept its state as columns"
     assert column_rows > 500
