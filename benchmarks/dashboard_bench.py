@@ -1,4 +1,4 @@
-"""Page render times of the Streamlit app in headless Chromium, beside the 2 s target and a bare-Streamlit floor.
+"""Page render times of the Streamlit app in headless Chromium, beside the 2 s target and Streamlit's own floors.
 
 Builds (or reuses) a simulated store through the real pipeline, serves the app on loopback the way
 ``gpufleet dashboard`` does (the server warms every page's default view of the ``--warm`` ranges when it
@@ -16,11 +16,14 @@ starts; the run waits for the server to log ``warm-up done``) and times every pa
 
 A time ends when the server has reported the page's script run finished (Streamlit's ``script_finished``
 message on the websocket) and the DOM has settled after it: the later of that message and the last DOM
-change before 0.7 s of quiet (a MutationObserver installed at document start records the changes). The
+change before 0.7 s of quiet with no element placeholder (skeleton) left on the page (a MutationObserver
+installed at document start records the changes). The
 server's part (until ``script_finished``) is printed beside each in-app first visit.
 
-The same run serves a one-heading Streamlit page and opens it in fresh tabs of a returning and of a cold
-browser: the floor any Streamlit page pays on this machine. Ratios are to the 2 s target.
+The same run serves floor pages, each a heading and at most one element (none; a Vega-Lite bar chart; a Plotly
+bar chart; a ``st.dataframe`` data grid; a ``st.table``), and opens each in fresh tabs of the returning
+browser (the bare one also of a cold browser): what any Streamlit page, and each kind of element, costs a new
+tab on this machine. Ratios are to the 2 s target.
 
     python benchmarks/dashboard_bench.py --gpus 1000 --days 30 --step 3600 --db /tmp/bench1000x30.duckdb
 """
@@ -49,10 +52,50 @@ TARGET_S = 2.0
 END = 1_767_830_400.0
 CHROMIUM = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 VIEWPORT = {"width": 1400, "height": 1000}
-BARE_APP = """import streamlit as st
+FLOOR_APP = """import importlib.util
+import pandas as pd
+import streamlit as st
+
 st.set_page_config(layout="wide")
-st.navigation([st.Page(lambda: st.header("Bare"), title="Bare", url_path="bare", default=True)]).run()
+DATA = pd.DataFrame({"group": ["a", "b", "c"], "value": [1.0, 2.0, 3.0]})
+
+
+def bare():
+    st.header("Bare")
+
+
+def vega():
+    st.header("Vega")
+    st.bar_chart(DATA, x="group", y="value", horizontal=True, height=200)
+
+
+def plotly():
+    import plotly.express as px
+
+    st.header("Plotly")
+    st.plotly_chart(px.bar(DATA, x="value", y="group", orientation="h", height=200))
+
+
+def grid():
+    st.header("Grid")
+    st.dataframe(DATA)
+
+
+def table():
+    st.header("Table")
+    st.table(DATA)
+
+
+pages = [st.Page(bare, title="Bare", url_path="bare", default=True), st.Page(vega, title="Vega", url_path="vega"),
+         st.Page(grid, title="Grid", url_path="grid"), st.Page(table, title="Table", url_path="table")]
+if importlib.util.find_spec("plotly") is not None:
+    pages.append(st.Page(plotly, title="Plotly", url_path="plotly"))
+st.navigation(pages).run()
 """
+# (heading, address below the floor app's root, what the page holds); the default page lives at the root
+FLOORS = (("Bare", "", "a heading"), ("Vega", "vega", "+ one Vega-Lite bar chart"),
+          ("Plotly", "plotly", "+ one Plotly bar chart"), ("Grid", "grid", "+ one st.dataframe (data grid)"),
+          ("Table", "table", "+ one st.table"))
 IDLE_JS = ("() => !document.querySelector('[data-testid=\"stStatusWidget\"]') && "
            "document.querySelectorAll('[data-testid=\"stSpinner\"]').length === 0")
 # Installed in every page at document start: the time (ms since navigation) of the newest DOM change.
@@ -62,12 +105,17 @@ new MutationObserver(() => { window.__lastChange = performance.now(); })
   .observe(document, {subtree: true, childList: true, characterData: true, attributes: true});
 """
 QUIET_MS = 700
+SKELETON = '[data-testid^="stSkeleton"]'  # Streamlit's placeholder of an element whose code is still loading
 
 
 def _settled(page: Any) -> float:
-    """Wait until the DOM has not changed for QUIET_MS; return the time of its last change (ms since navigation)."""
-    page.wait_for_function(f"() => performance.now() - window.__lastChange > {QUIET_MS}", timeout=120_000,
-                           polling=100)
+    """Wait until no element shows its placeholder and the DOM has not changed for QUIET_MS.
+
+    Returns the time of the last change (ms since navigation). Streamlit draws a skeleton in place of each
+    element until that element's code has loaded; a page can sit still behind skeletons for over a second.
+    """
+    page.wait_for_function(f"() => !document.querySelector({SKELETON!r}) && "
+                           f"performance.now() - window.__lastChange > {QUIET_MS}", timeout=120_000, polling=100)
     return float(page.evaluate("window.__lastChange"))
 
 
@@ -186,6 +234,19 @@ def _click_through(page: Page) -> tuple[list[float], list[float]]:
     return out, server
 
 
+def _floors(context: Any, base: str) -> dict[str, list[float]]:
+    """Each floor page in three fresh tabs of ``context``, after one visit that fills its cache; seconds by heading."""
+    import importlib.util
+
+    out: dict[str, list[float]] = {}
+    for title, path, _what in FLOORS:
+        if title == "Plotly" and importlib.util.find_spec("plotly") is None:
+            continue
+        _fresh_tab(context, f"{base}/{path}", title)
+        out[title] = [_fresh_tab(context, f"{base}/{path}", title) for _ in range(3)]
+    return out
+
+
 def _url(base: str, index: int, rng: str) -> str:
     """The address of page ``index`` of the app; the first (default) page lives at the root, as its links say."""
     path = "" if index == 0 else PAGES[index][1]
@@ -232,19 +293,20 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     env = {**os.environ, "GPUFLEET_DB": "", "GPUFLEET_DASHBOARD_WARM": "0" if args.no_warm else "1"}
-    port, bare_port = _port(), _port()
+    port, floor_port = _port(), _port()
     loads = [_load()]
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
         profile, log = Path(tmp) / "profile", Path(tmp) / "server.log"
-        bare = Path(tmp) / "bare.py"
-        bare.write_text(BARE_APP)
-        bare_cmd = [sys.executable, "-m", "streamlit", "run", str(bare), "--server.port", str(bare_port),
+        floor_app = Path(tmp) / "floors.py"
+        floor_app.write_text(FLOOR_APP)
+        floor_cmd = [sys.executable, "-m", "streamlit", "run", str(floor_app), "--server.port", str(floor_port),
                     "--server.address", "127.0.0.1", "--server.headless", "true",
                     "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
                     "--client.toolbarMode", "minimal"]  # the app's client settings (launch.command)
         _prime(pw, profile, args.db, port, env, Path(tmp) / "prime.log")
         t_start = time.perf_counter()
-        procs = [_serve(command(args.db, port), port, env, log), _serve(bare_cmd, bare_port, env, Path(tmp) / "b.log")]
+        procs = [_serve(command(args.db, port), port, env, log),
+                 _serve(floor_cmd, floor_port, env, Path(tmp) / "floors.log")]
         try:
             warm_line = "warm-up off" if args.no_warm else _wait_warm(log)
             warm_wait = time.perf_counter() - t_start
@@ -261,9 +323,8 @@ def main() -> int:
             cached, _ = _click_through(tab)
             tab.tab.close()
             fresh = [_fresh_tab(context, _url(base, i, args.range), title) for i, (title, *_) in enumerate(PAGES)]
-            bare_url = f"http://127.0.0.1:{bare_port}/bare"
-            _fresh_tab(context, bare_url, "Bare")  # this profile's earlier visit of the bare page
-            floor = [_fresh_tab(context, bare_url, "Bare") for _ in range(3)]
+            floors = _floors(context, f"http://127.0.0.1:{floor_port}")
+            bare_url = f"http://127.0.0.1:{floor_port}/"
             context.close()
             loads.append(_load())
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM)
@@ -283,10 +344,18 @@ def main() -> int:
     for (title, *_), a, s, b, c, d in zip(PAGES, first, first_server, cached, fresh, cold, strict=True):
         print(f"{title:<12} {a:>15.2f} {s:>10.2f} {b:>16.2f} {c:>12.2f} {d:>11.2f} {a / TARGET_S:>9.2f} "
               f"{b / TARGET_S:>10.2f} {c / TARGET_S:>9.2f} {d / TARGET_S:>8.2f}")
-    for name, xs in (("returning browser", floor), ("cold browser", cold_floor)):
-        med = statistics.median(xs)
-        print(f"bare Streamlit page, fresh tab, {name}: median {med:.2f} s of {', '.join(f'{x:.2f}' for x in xs)} "
-              f"= {med / TARGET_S:.2f}x the target")
+    print("Streamlit floors, fresh tab, returning browser (median of 3):")
+    bare_s = statistics.median(floors["Bare"])
+    for title, _path, what in FLOORS:
+        if title in floors:
+            med = statistics.median(floors[title])
+            print(f"  {what:<32} {med:.2f} s ({med - bare_s:+.2f} s) of {', '.join(f'{x:.2f}' for x in floors[title])}"
+                  f" = {med / TARGET_S:.2f}x the target")
+        else:
+            print(f"  {what:<32} not measured (plotly is not installed)")
+    med = statistics.median(cold_floor)
+    print(f"bare Streamlit page, fresh tab, cold browser: median {med:.2f} s of "
+          f"{', '.join(f'{x:.2f}' for x in cold_floor)} = {med / TARGET_S:.2f}x the target")
     print(f"worst: in-app first {max(first):.2f} s, in-app cached {max(cached):.2f} s, fresh tab (returning) "
           f"{max(fresh):.2f} s, fresh tab (cold browser) {max(cold):.2f} s")
     return 0

@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-__all__ = ["SEVERITIES", "EVERY", "bin_every", "xid_timeline", "xid_nodes", "first_rows", "formatted"]
+__all__ = ["SEVERITIES", "EVERY", "bin_every", "xid_timeline", "xid_nodes", "first_rows", "formatted", "MINUTES"]
 
 SEVERITIES = ("critical", "warning", "application")
+MINUTES = "%Y-%m-%d %H:%M"  # how tables write timestamps
 EVERY = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "1d": timedelta(days=1)}  # bin widths by name
 
 
@@ -60,8 +61,12 @@ def first_rows(frame: pl.DataFrame, limit: int) -> tuple[pl.DataFrame, str | Non
 def formatted(frame: pl.DataFrame, formats: Mapping[str, str]) -> pl.DataFrame:
     """``frame`` with each column named in ``formats`` turned into text by its format (``"{:.1%}"``, ``"${:,.2f}"``).
 
-    Nulls stay null; columns ``formats`` names that ``frame`` lacks are ignored.
+    Nulls stay null; columns ``formats`` names that ``frame`` lacks are ignored. Timestamps not named are
+    written to the minute (``MINUTES``): the stores keep whole minutes, and a page's markdown renderer would
+    read ``00:00:00`` as an emoji code and load its emoji tables before showing the page.
     """
     cols = [pl.col(c).map_elements(spec.format, return_dtype=pl.String, skip_nulls=True).alias(c)
             for c, spec in formats.items() if c in frame.columns]
-    return frame.with_columns(cols) if cols else frame
+    times = [pl.col(c).dt.strftime(MINUTES).alias(c) for c, t in frame.schema.items()
+             if c not in formats and isinstance(t, pl.Datetime)]
+    return frame.with_columns(*cols, *times) if cols or times else frame

@@ -14,6 +14,8 @@ __all__ = ["available", "unavailable", "gib", "table", "TABLE_ROWS"]
 
 EXTRA_HINT = "pip install 'gpufleet[app]'"
 TABLE_ROWS = 100  # rows a page's table shows; the rest are in its CSV download
+SCROLL_ROWS = 12  # a table of more rows scrolls inside TABLE_HEIGHT pixels
+TABLE_HEIGHT = 440
 
 
 def available(module: str) -> bool:
@@ -39,6 +41,8 @@ def table(frame: pl.DataFrame, *, formats: Mapping[str, str] | None = None, limi
           height: int | None = None, download: str | None = None, note: str = "") -> None:
     """A static table of ``frame``'s first ``limit`` rows, values formatted as ``formats`` says.
 
+    A table of more than ``SCROLL_ROWS`` rows scrolls inside ``height`` pixels (default ``TABLE_HEIGHT``).
+
     ``st.table`` draws plain HTML, where ``st.dataframe``'s data grid makes a new browser tab load and start
     about a megabyte of JavaScript first (0.5-1 s here). When rows are left out, a caption says how many are
     shown of how many (then ``note``) and a button downloads all of them as CSV (file ``download`` or
@@ -47,6 +51,8 @@ def table(frame: pl.DataFrame, *, formats: Mapping[str, str] | None = None, limi
     shown, cut = first_rows(frame, limit)
     if cut:
         st.caption(f"{cut} {note}".strip())
+    if height is None and shown.height > SCROLL_ROWS:
+        height = TABLE_HEIGHT
     st.table(formatted(shown, formats or {}), hide_index=True, height=height if height is not None else "content")
     if cut:
         name = download or "gpufleet-table.csv"

@@ -53,8 +53,8 @@ def _states(by_model: pl.DataFrame) -> None:
 def _live(gpus: pl.DataFrame) -> None:
     st.subheader("Live health")
     live = live_table(gpus)
-    table(live, formats=LIVE_FORMATS, limit=LIVE_ROWS, height=min(40 + 36 * live.height, 440),
-          download="gpufleet-live-health.csv", note="Least healthy first.")
+    table(live, formats=LIVE_FORMATS, limit=LIVE_ROWS, download="gpufleet-live-health.csv",
+          note="Least healthy first.")
 
 
 def _xids(events: pl.DataFrame, xids: pl.DataFrame, start: datetime, end: datetime) -> None:

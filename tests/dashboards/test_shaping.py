@@ -82,3 +82,8 @@ def test_formatted_writes_the_named_columns_as_text_and_keeps_nulls():
     out = formatted(frame, {"share": "{:.0%}", "usd": "${:,.2f}", "missing": "{}"})
     assert out.rows() == [("50%", "$1,234.50", 1), (None, "$2.00", 2)]
     assert formatted(frame, {}) is frame
+
+
+def test_formatted_writes_timestamps_to_the_minute_unless_told_otherwise():
+    frame = pl.DataFrame({"ts": [T0], "last": [T0]})
+    assert formatted(frame, {"last": "{:%d %b}"}).rows() == [("2026-01-01 00:00", "01 Jan")]
