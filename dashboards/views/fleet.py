@@ -18,7 +18,7 @@ __all__ = ["render", "live_table", "LIVE_ROWS", "NODE_ROWS", "LIVE_FORMATS"]
 
 COLORS = {"lost": "#7f1d1d", "critical": "#dc2626", "warning": "#f59e0b", "healthy": "#16a34a"}
 XID_COLORS = {"critical": "#dc2626", "warning": "#f59e0b", "application": "#6b7280"}
-LIVE_ROWS = 100  # GPUs listed under "Live health", least healthy first; the rest are in the download
+LIVE_ROWS = 25  # GPUs listed under "Live health", least healthy first; the rest are in the download
 NODE_ROWS = 20  # nodes listed under "XIDs by node", worst first
 LIVE_FORMATS = {"utilization_ratio": "{:.0%}", "temperature_celsius": "{:.0f}", "power_watts": "{:,.0f}",
                 "memory_used_gib": "{:.1f}"}
