@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -52,6 +53,24 @@ def cpu_s(pid: int | str = "self") -> float:
     """User + system CPU seconds of a process (all its threads) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_s() -> dict[str, float]:
+    """CPU seconds of this process's threads so far, by role: event loop, parse thread, writer, other."""
+    roles = {threading.main_thread().native_id: "event_loop"}
+    for t in threading.enumerate():
+        if t.native_id is not None and t.native_id not in roles:
+            roles[t.native_id] = ("parse" if t.name.startswith("gpufleet-parse")
+                                  else "writer" if t.name.startswith("asyncio") else "other")
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        role = roles.get(int(task.name), "other")  # DuckDB's own threads are "other"
+        out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
 
 
 def cpu_set(text: str) -> set[int]:
@@ -99,17 +118,21 @@ def run_gpufleet(ports: list[int], tmp: Path, interval: float, duration: float, 
     rss: list[float] = []
     t0 = time.monotonic()
     last_print = [t0]
+    last: dict[str, float] = {}
 
     def snapshot(e: ScrapeEngine) -> dict[str, float]:
         s = e.stats
+        threads = {f"cpu_{role}": v for role, v in thread_cpu_s().items()}
         return {"cpu": cpu_s(), "t": time.monotonic(), "samples": s.samples, "lags": len(s.lags),
-                "scrapes": s.scrapes, "missed": s.missed, "failed": s.failures, "replayed": s.replayed}
+                "scrapes": s.scrapes, "missed": s.missed, "failed": s.failures, "replayed": s.replayed, **threads}
 
     def tick(e: ScrapeEngine) -> None:
         rss.append(rss_mib())
         now = time.monotonic()
         if "t" not in marks and now - t0 >= warmup:
             marks.update(snapshot(e))
+        elif "t" in marks:
+            last.update(snapshot(e))  # the window ends at the last tick, before the engine shuts down
         if now - last_print[0] >= 15:  # a timeline, so the warm-up's length shows
             last_print[0] = now
             s = e.stats
@@ -117,9 +140,9 @@ def run_gpufleet(ports: list[int], tmp: Path, interval: float, duration: float, 
                   f"failed {s.failures} CPU {cpu_s():.0f}s RSS {rss[-1]:.0f} MiB", flush=True)
 
     stats = asyncio.run(engine.run(warmup + duration, on_tick=tick))
-    end = snapshot(engine)
+    end = last or snapshot(engine)
     writer.close()
-    lags = stats.lags[int(marks.get("lags", 0)):] or stats.lags
+    lags = stats.lags[int(marks.get("lags", 0)):int(end["lags"])] or stats.lags
     span = end["t"] - marks.get("t", t0)
     return {
         "cpu_cores": (end["cpu"] - marks.get("cpu", 0.0)) / span,
@@ -127,6 +150,7 @@ def run_gpufleet(ports: list[int], tmp: Path, interval: float, duration: float, 
         "rss_end_mib": rss[-1] if rss else rss_mib(),
         "window_s": span,
         "scrapes": end["scrapes"] - marks.get("scrapes", 0),
+        "scrapes_due": len(ports) * span / interval,
         "replayed": end["replayed"] - marks.get("replayed", 0),
         "failed": end["failed"] - marks.get("failed", 0),
         "missed": end["missed"] - marks.get("missed", 0),
@@ -139,6 +163,7 @@ def run_gpufleet(ports: list[int], tmp: Path, interval: float, duration: float, 
         "lag_max_ms": max(lags) * 1e3 if lags else 0.0,
         "samples_per_s": (end["samples"] - marks.get("samples", 0)) / span,
         "written_samples": stats.written.samples,
+        **{f"{k}_cores": (end[k] - marks.get(k, 0.0)) / span for k in end if k.startswith("cpu_")},
     }
 
 
@@ -253,10 +278,13 @@ def main() -> int:
                                          "gpufleet": ours, "prometheus": theirs}, indent=1))
     if ours is not None:
         print(f"gpufleet:   CPU {ours['cpu_cores']:.2f} cores, RSS peak {ours['rss_peak_mib']:.0f} MiB, "
-              f"{ours['samples_per_s']:,.0f} samples/s, scrapes {ours['scrapes']:.0f} "
+              f"{ours['samples_per_s']:,.0f} samples/s, scrapes {ours['scrapes']:.0f} of "
+              f"~{ours['scrapes_due']:,.0f} due in {ours['window_s']:.0f} s "
               f"(replayed {ours['replayed']:.0f}, failed {ours['failed']:.0f}, missed {ours['missed']:.0f}), "
               f"lag p50 {ours['lag_p50_ms']:.1f} ms p99 {ours['lag_p99_ms']:.1f} ms max {ours['lag_max_ms']:.1f} ms, "
               f"{ours['written_samples']:,.0f} samples written in all")
+        by_thread = {k[4:-6]: v for k, v in ours.items() if k.startswith("cpu_") and k.endswith("_cores")}
+        print("  CPU by thread: " + ", ".join(f"{k} {v:.2f}" for k, v in by_thread.items() if k) + " cores")
         print(f"  warm-up: {ours['warmup_scrapes']:.0f} scrapes, {ours['warmup_missed']:.0f} missed, "
               f"{ours['warmup_failed']:.0f} failed, {ours['warmup_cpu_s']:.0f} CPU-s")
     if theirs is not None:
