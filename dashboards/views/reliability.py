@@ -60,4 +60,4 @@ def render(ctx: Context) -> None:
     tax = ev.group_by("failure_class", "severity").agg(events=pl.col("count").sum()).sort("events", descending=True)
     table(tax, formats={"events": "{:,.0f}"})
     st.subheader("Events")
-    table(ev, download="gpufleet-fault-events.csv")
+    table(ev, formats={"count": "{:,.0f}"}, download="gpufleet-fault-events.csv")
