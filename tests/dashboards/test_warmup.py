@@ -66,3 +66,13 @@ def test_warm_store_logs_a_store_it_cannot_read(tmp_path):
     log = io.StringIO()
     assert warm_store(str(tmp_path / "missing.duckdb"), ["all"], log=log) == []
     assert "warm-up skipped" in log.getvalue()
+
+
+def test_the_dashboard_command_names_a_bad_warm_up_range(demo_store):
+    from typer.testing import CliRunner
+
+    from gpufleet.main import app
+
+    result = CliRunner().invoke(app, ["dashboard", "--db", str(demo_store), "--warm", "7d,2w"])
+    assert result.exit_code == 2
+    assert "warm-up range '2w' is not one of 6h, 1d, 7d, 30d, 90d, all" in result.output
