@@ -8,7 +8,7 @@ window is warmed once per store version; values land in :data:`memo.MEMO` throug
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 import threading
 import time
@@ -24,16 +24,25 @@ from gpufleet.dashboards.memo import MEMO
 __all__ = ["JOB_GPUS", "steps", "warm", "warm_store", "parse_ranges", "preload"]
 
 JOB_GPUS = 1024  # the Reliability page's default training-job size
+PRELOAD = ("gpufleet.analytics.cost.report", "gpufleet.analytics.capacity.forecast",
+           "gpufleet.analytics.reliability.report", "gpufleet.dashboards.charts")
 _warmed: set[tuple[str, float, datetime, datetime]] = set()
 _lock = threading.Lock()
 
 
-def preload() -> None:
-    """Import the modules the warm-up's steps import lazily (call before starting it beside other threads)."""
-    for name in ("gpufleet.analytics.cost.report", "gpufleet.analytics.capacity.forecast",
-                 "gpufleet.analytics.reliability.report", "gpufleet.dashboards.charts"):
-        if importlib.util.find_spec(name.split(".")[0]) is not None:
+def preload(names: Sequence[str] = PRELOAD) -> list[str]:
+    """Import the modules the warm-up's steps import lazily (call before starting it beside other threads).
+
+    A module that cannot be imported (a missing extra) is skipped: its page says so when asked for.
+    Returns the names skipped.
+    """
+    skipped = []
+    for name in names:
+        try:
             importlib.import_module(name)
+        except ImportError:
+            skipped.append(name)
+    return skipped
 
 
 def _preload_charts() -> None:

@@ -11,7 +11,7 @@ from gpufleet.dashboards.filters import Filters, window
 from gpufleet.dashboards.launch import command
 from gpufleet.dashboards.memo import MEMO
 from gpufleet.dashboards.serve import DEFAULT_WARM, split_args
-from gpufleet.dashboards.warmup import parse_ranges, warm_store
+from gpufleet.dashboards.warmup import parse_ranges, preload, warm_store
 
 
 def test_parse_ranges_reads_a_comma_list():
@@ -76,3 +76,7 @@ def test_the_dashboard_command_names_a_bad_warm_up_range(demo_store):
     result = CliRunner().invoke(app, ["dashboard", "--db", str(demo_store), "--warm", "7d,2w"])
     assert result.exit_code == 2
     assert "warm-up range '2w' is not one of 6h, 1d, 7d, 30d, 90d, all" in result.output
+
+
+def test_preload_skips_a_module_that_is_not_installed():
+    assert preload(("gpufleet.dashboards.charts", "gpufleet_no_such_extra.module")) == ["gpufleet_no_such_extra.module"]
