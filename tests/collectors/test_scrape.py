@@ -260,3 +260,51 @@ def test_every_scrape_reaches_the_store_when_flushes_happen_during_fetches(tmp_p
     con.close()
     assert stats.scrapes >= 16
     assert landed is not None and landed[0] == stats.scrapes == stats.written.landed
+
+
+def test_engine_replays_repeat_bodies_through_the_column_writer_and_restores_the_gc(tmp_path: Path) -> None:
+    import gc
+
+    import duckdb
+
+    from gpufleet.collectors.column_writer import ColumnWriter
+
+    hits = [0]
+    lock = threading.Lock()
+
+    class Counting(_Handler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            with lock:
+                hits[0] += 1
+                n = hits[0]
+            self.server.body = (  # type: ignore[attr-defined]
+                f'# TYPE gpu_temp_celsius gauge\ngpu_temp_celsius{{gpu="0"}} {40 + n % 3}\n'
+                f'gpu_temp_celsius{{gpu="1"}} 43\n# TYPE gpu_energy_joules_total counter\n'
+                f'gpu_energy_joules_total{{gpu="0"}} {1000 + 10 * n}\n')
+            super().do_GET()
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    srv.body = BODY  # type: ignore[attr-defined]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    thresholds = gc.get_threshold()
+    try:
+        cfg = CollectorConfig.model_validate({
+            "store": str(tmp_path / "fleet.duckdb"), "defaults": {"interval": "200ms", "timeout": "200ms"},
+            "flush_interval": "150ms", "jobs": [{"name": "gpu", "static": [{"targets": [_addr(srv)]}]}]})
+        writer = ColumnWriter(cfg.store)
+        engine = ScrapeEngine(cfg, writer)
+        stats = asyncio.run(engine.run(2.0))
+        writer.close()
+    finally:
+        srv.shutdown()
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
+    ok = stats.scrapes - stats.failures  # a fetch timed out on a busy machine lands only its synthetic samples
+    assert ok >= 6
+    assert stats.replayed == ok - 1  # every body after the first repeats the first's lines
+    con = duckdb.connect(str(cfg.store), read_only=True)
+    rows = con.execute("""SELECT c.value, c.delta FROM counters c JOIN series s USING (series_id)
+                          WHERE s.source_metric = 'gpu_energy_joules_total' ORDER BY c.ts""").fetchall()
+    con.close()
+    assert len(rows) == ok
+    # the first value is the baseline; each later delta is the rise since the previous stored value
+    assert rows[0][1] == 0 and all(d == v - p > 0 for (p, _), (v, d) in zip(rows, rows[1:], strict=False))
