@@ -21,17 +21,36 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
 CHILD = textwrap.dedent("""
     import os, sys, time
+    from gpufleet.collectors.column_writer import ColumnWriter
+    from gpufleet.collectors.exposition import parse
     from gpufleet.collectors.ingest import Scrape, to_batch
+    from gpufleet.collectors.normalize import Trace, normalize
+    from gpufleet.collectors.repeat import build_plan, replay
     from gpufleet.collectors.target import Target
     from gpufleet.core.simfleet import FleetConfig, SimulatedFleet
     from gpufleet.core.store import StoreWriter
 
     crash_at = int(os.environ.get("CRASH_AT", "-1"))
+    column = os.environ.get("ROAD") == "column"  # the engine's road: replayed scrapes, ColumnWriter
+    plans = {}
 
-    class Writer(StoreWriter):
+    def batch_of(target, t, text):
+        if not column:
+            return to_batch(Scrape(target, t, text, 15.0))
+        plan = plans.get(target.name)
+        replayed = replay(plan, text, target.name, t, 15.0) if plan is not None else None
+        if replayed is not None:
+            return replayed
+        result, trace = parse(text), Trace()
+        batch = normalize(result, target, t, interval_hint_s=15.0, trace=trace)
+        plans[target.name] = build_plan(text, result, batch, trace)
+        return batch
+
+    class Writer(ColumnWriter if column else StoreWriter):
         flushes = 0
 
         def _insert(self, *args):
@@ -49,7 +68,7 @@ CHILD = textwrap.dedent("""
         for _ in range(3):
             t += 15
             fleet.advance(t)
-            batches += [to_batch(Scrape(Target(x.name, {"job": x.kind}), t, fleet.render(x), 15.0)) for x in targets]
+            batches += [batch_of(Target(x.name, {"job": x.kind}), t, fleet.render(x)) for x in targets]
         report = writer.write(batches)
         print("flush", flush, report.landed, report.skipped, flush=True)
         Writer.flushes += 1
@@ -68,8 +87,8 @@ TABLES = {
 }
 
 
-def _run(db: Path, crash_at: int | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CRASH_AT": str(crash_at if crash_at is not None else -1)}
+def _run(db: Path, crash_at: int | None = None, road: str = "plain") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CRASH_AT": str(crash_at if crash_at is not None else -1), "ROAD": road}
     return subprocess.run([sys.executable, "-c", CHILD, str(db)], env=env, capture_output=True, text=True,
                           timeout=180)
 
@@ -82,14 +101,16 @@ def _dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         con.close()
 
 
-def test_kill_9_inside_a_write_then_restart_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    clean = _run(tmp_path / "clean.duckdb")
+@pytest.mark.parametrize("road", ["plain", "column"])
+def test_kill_9_inside_a_write_then_restart_loses_and_duplicates_nothing(tmp_path: Path, road: str) -> None:
+    """``plain``: full parses through StoreWriter; ``column``: replayed scrapes through ColumnWriter."""
+    clean = _run(tmp_path / "clean.duckdb", road=road)
     assert clean.returncode == 0, clean.stderr
     expected = _dump(tmp_path / "clean.duckdb")
     assert len(expected["batches"]) == 6 * 3 * 2  # six flushes of three scrapes of two targets
 
     crashed = tmp_path / "crashed.duckdb"
-    env = {**os.environ, "CRASH_AT": "3"}
+    env = {**os.environ, "CRASH_AT": "3", "ROAD": road}
     proc = subprocess.Popen([sys.executable, "-c", CHILD, str(crashed)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -111,12 +132,16 @@ def test_kill_9_inside_a_write_then_restart_loses_and_duplicates_nothing(tmp_pat
     assert sorted(after_crash["batches"], key=lambda b: (b[1], b[0])) == by_time[:9 * 2]
     assert len(after_crash["gauges"]) < len(expected["gauges"])
 
-    restarted = _run(crashed)
+    restarted = _run(crashed, road=road)
     assert restarted.returncode == 0, restarted.stderr
     # the first three flushes are recognised as landed; the fourth (killed) and later ones land now
     assert restarted.stdout.split("\n")[:6] == [f"flush {i} 0 6" for i in range(3)] + [
         f"flush {i} 6 0" for i in range(3, 6)]
     assert _dump(crashed) == expected
+    if road == "column":  # and the replayed road lands what the plain one does
+        plain = _run(tmp_path / "plain.duckdb")
+        assert plain.returncode == 0, plain.stderr
+        assert _dump(tmp_path / "plain.duckdb") == expected
 
 
 def test_kill_9_of_gpufleet_collect_then_restart_keeps_every_scrape_once(tmp_path: Path) -> None:
