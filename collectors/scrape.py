@@ -159,7 +159,7 @@ class ScrapeEngine:
 
     def __init__(self, cfg: CollectorConfig, writer: StoreWriter, *, clock: Callable[[], float] = time.time,
                  transport: httpx.AsyncBaseTransport | None = None, file_refresh_s: float = 5.0,
-                 switch_interval_s: float = 0.0005, gc_young_threshold: int = 50_000) -> None:
+                 switch_interval_s: float = 0.0005, gc_young_threshold: int | None = 50_000) -> None:
         self.cfg = cfg
         self.writer = writer
         self.clock = clock
@@ -454,7 +454,11 @@ class ScrapeEngine:
         Targets' plans, series and state are millions of long-lived objects; every full collection
         walked all of them (seconds at a thousand targets, and the scrapes waited). Scrape-to-flush
         objects die by reference counting; cycles among them are young and collected here first.
+        This is process-wide: an engine sharing its process with other work passes
+        ``gc_young_threshold=None`` and leaves the collector as it is.
         """
+        if self.gc_young_threshold is None:
+            return
         gc.collect(1)
         gc.freeze()
 
@@ -471,7 +475,8 @@ class ScrapeEngine:
         switch = sys.getswitchinterval()
         sys.setswitchinterval(min(switch, self.switch_interval_s))
         thresholds = gc.get_threshold()
-        gc.set_threshold(max(thresholds[0], self.gc_young_threshold), *thresholds[1:])
+        if self.gc_young_threshold is not None:  # None: the process is shared, leave its collector alone
+            gc.set_threshold(max(thresholds[0], self.gc_young_threshold), *thresholds[1:])
         started = self.clock()
         next_discovery = 0.0
         try:
@@ -501,6 +506,7 @@ class ScrapeEngine:
             self._clients.clear()
             await asyncio.gather(*self._closing, return_exceptions=True)
             sys.setswitchinterval(switch)
-            gc.unfreeze()
-            gc.set_threshold(*thresholds)
+            if self.gc_young_threshold is not None:
+                gc.unfreeze()
+                gc.set_threshold(*thresholds)
         return self.stats
