@@ -1,16 +1,20 @@
 """Collector load: N loopback targets of ~2,000 samples each, scraped at an interval, beside Prometheus.
 
-The targets (benchmarks/collector_targets.py: simulated GPU nodes and vLLM engines) run in a
-process of their own. First gpufleet's scrape engine (the one ``gpufleet collect`` runs, with
-its DuckDB writer) scrapes them for ``--duration`` seconds in this process; then, unless
-``--no-peer``, Debian's ``prometheus`` scrapes the same targets for the same time. Prints CPU
-(cores, over the steady state after the first interval), peak RSS, scrape lag (how late each
-scrape started against its schedule), missed scrapes, failed scrapes and samples/s of each, and
-the ratios.
+The targets (benchmarks/collector_targets.py: simulated GPU nodes and vLLM engines) run in
+processes of their own. First gpufleet's scrape engine (the one ``gpufleet collect`` runs, with
+its DuckDB writer) scrapes them in this process for ``--warmup`` seconds (every target's first
+scrape is a full parse and creates its series) and then ``--duration`` seconds, the measured
+window; then, unless ``--no-peer``, Debian's ``prometheus`` scrapes the same targets for the same
+times. Prints a timeline, then over the window: CPU (cores, all threads, and split by thread),
+peak RSS, scrape lag (how late each scrape started against its schedule), scrapes done and due,
+missed and failed scrapes and samples/s of each, the warm-up's own figures, and the ratios.
 
 Scaled run for a small machine:  python benchmarks/collector_load.py --targets 200 --duration 60
-Full run:                        python benchmarks/collector_load.py --targets 1000 --duration 300 \
-                                     --collector-cpu 1 --target-cpus 2-15 --target-procs 8
+Full run (run gpufleet and Prometheus in separate calls where a call is limited to 10 minutes):
+    python benchmarks/collector_load.py --targets 1000 --warmup 120 --duration 300 --only gpufleet \
+        --collector-cpu 1 --target-cpus 2-15 --target-procs 8
+    python benchmarks/collector_load.py --targets 1000 --warmup 60 --duration 300 --only prometheus \
+        --collector-cpu 1 --target-cpus 2-15 --target-procs 8
 
 ``--collector-cpu`` pins the collector (gpufleet's process, then Prometheus) to one core and
 ``--target-cpus`` the target processes to others, so the collector's CPU is its own.
