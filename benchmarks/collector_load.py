@@ -10,7 +10,7 @@ peak RSS, scrape lag (how late each scrape started against its schedule), scrape
 missed and failed scrapes and samples/s of each, the warm-up's own figures, and the ratios.
 
 Scaled run for a small machine:  python benchmarks/collector_load.py --targets 200 --duration 60
-Full run (run gpufleet and Prometheus in separate calls where a call is limited to 10 minutes):
+Full run, one collector at a time:
     python benchmarks/collector_load.py --targets 1000 --warmup 120 --duration 300 --only gpufleet \
         --collector-cpu 1 --target-cpus 2-15 --target-procs 8
     python benchmarks/collector_load.py --targets 1000 --warmup 60 --duration 300 --only prometheus \
