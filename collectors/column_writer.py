@@ -90,7 +90,8 @@ class ColumnWriter(StoreWriter):
         super().__init__(path, clock=clock)
         # DuckDB sizes its thread pool from the machine's CPU count, not from the CPUs this process may
         # run on; a pool larger than that only makes its threads wait on each other
-        self.con.execute(f"SET threads = {max(len(os.sched_getaffinity(0)), 1)}")
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self.con.execute(f"SET threads = {max(cpus, 1)}")
         self._columns: dict[str, _Columns] = {}  # committed; authoritative over ``_state`` for its target
         self._txn = _Txn()
 
