@@ -16,9 +16,10 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +28,7 @@ import pyarrow as pa
 from gpufleet.collectors.repeat import Plan, ReplayBatch
 from gpufleet.core.store import Batch, StoreWriter, WriteReport
 from gpufleet.core.store.batch import SeriesDef
-from gpufleet.core.store.writer import MAX_INTERVAL_S, _append, _Rows
+from gpufleet.core.store.writer import _append, _Rows
 
 __all__ = ["ColumnWriter"]
 
@@ -79,8 +80,14 @@ def _ts(seconds: _F64) -> pa.Array:
     return pa.array((seconds * 1e6).round().astype(np.int64), type=pa.timestamp("us"))
 
 
-def _repeat_ts(chunks: list[tuple], lengths: list[int]) -> pa.Array:
-    return _ts(np.repeat(np.array([c[1] for c in chunks], dtype=np.float64), lengths))
+def _chunk_table(chunks: Sequence[tuple[Any, ...]], columns: tuple[str, ...]) -> pa.Table:
+    """One table of array chunks ``(series ids, ts, *column arrays)``: each chunk's ts repeated per id."""
+    sids = [c[0] for c in chunks]
+    table = {"series_id": pa.array(np.concatenate(sids), pa.int64()),
+             "ts": _ts(np.repeat(np.array([c[1] for c in chunks], dtype=np.float64), [len(x) for x in sids]))}
+    for i, name in enumerate(columns, 2):
+        table[name] = pa.array(np.concatenate([c[i] for c in chunks]), pa.float64())
+    return pa.table(table)
 
 
 class ColumnWriter(StoreWriter):
@@ -107,68 +114,28 @@ class ColumnWriter(StoreWriter):
 
     def write(self, batches: Iterable[Batch]) -> WriteReport:
         """Append batches in one transaction, as :meth:`StoreWriter.write` does."""
-        batches = list(batches)
-        if not any(isinstance(b, ReplayBatch) for b in batches):
-            self._txn = _Txn()
-            for b in batches:
-                if b.target in self._columns:
-                    self._to_dicts(b.target)
-            return super().write(batches)
-        report = WriteReport()
-        landed_keys = self._landed_keys(batches)
-        todo: list[Batch] = []
-        seen: set[tuple[str, int]] = set()
-        for b in batches:
-            key = (b.target, round(b.scrape_ts * 1e6))
-            if key in landed_keys or key in seen:
-                report.skipped += 1
-                continue
-            seen.add(key)
-            todo.append(b)
-        if not todo:
-            return report
-        todo.sort(key=lambda b: b.scrape_ts)
-        rows = _ColumnRows()
-        txn = self._txn = _Txn()
-        target_last = dict(self._target_last)
-        new_series: dict[int, SeriesDef] = {}
-        for b in todo:
-            known_target = b.target in target_last
-            if not self._defs.keys() >= b.series.keys():
-                self._defs.update(b.series)
-            if not self._known_series.issuperset(b.series):
-                for sid, sdef in b.series.items():
-                    if sid not in self._known_series and sid not in new_series:
-                        new_series[sid] = sdef
-            accepted = self._deltas(b, known_target, txn.state, rows, report)
-            prev = target_last.get(b.target)
-            cap = max(MAX_INTERVAL_S, 2 * b.interval_hint_s)
-            interval = min(b.scrape_ts - prev, cap) if prev is not None else b.interval_hint_s
-            target_last[b.target] = max(b.scrape_ts, prev or b.scrape_ts)
-            rows.add_dimensions(b, max(interval, 0.0))
-            rows.batches.append((b.target, b.scrape_ts, accepted, len(b.rejected) + rows.rejected_in_batch))
-            report.rejected.extend(f"{b.target}: {r}" for r in b.rejected)
-            report.samples += accepted
-            report.landed += 1
+        self._txn = _Txn()
+        return super().write(batches)
+
+    def _new_rows(self) -> _Rows:
+        return _ColumnRows()
+
+    def _new_state(self) -> _State:
+        return self._txn.state  # the per-sample path's changes, read back by _previous
+
+    def _before_insert(self, new_state: _State) -> None:
+        txn = self._txn
         for target in txn.per_sample & txn.columns.keys():
             for k in txn.columns[target].plan.state_keys:  # the columns are newer: one row per key
-                txn.state.pop(k, None)
-        try:
-            self.con.begin()
-            self._insert(rows, new_series, txn.state)
-            self.con.commit()
-        except Exception:
-            self.con.rollback()
-            raise
-        self._state.update(txn.state)
-        for target, col in txn.columns.items():
+                new_state.pop(k, None)
+
+    def _committed(self, new_state: _State) -> None:
+        super()._committed(new_state)
+        for target, col in self._txn.columns.items():
             if target not in self._columns:  # its per-series entries are stale now: the columns hold its state
                 for k in col.plan.state_keys:
                     self._state.pop(k, None)
-        self._columns.update(txn.columns)
-        self._known_series.update(new_series)
-        self._target_last = target_last
-        return report
+        self._columns.update(self._txn.columns)
 
     def _deltas(self, b: Batch, known_target: bool, new_state: _State, rows: _Rows, report: WriteReport) -> int:
         """Deltas and events of one batch: column-wise for a fitting replayed batch, else per sample."""
@@ -237,27 +204,11 @@ class ColumnWriter(StoreWriter):
         if not isinstance(rows, _ColumnRows):
             return
         con = self.con
-        if rows.gauge_chunks:
-            g = rows.gauge_chunks
-            _append(con, "gauges", pa.table({
-                "series_id": pa.array(np.concatenate([c[0] for c in g]), pa.int64()),
-                "ts": _repeat_ts(g, [len(c[0]) for c in g]),
-                "value": pa.array(np.concatenate([c[2] for c in g]), pa.float64())}))
-        if rows.counter_chunks:
-            c = rows.counter_chunks
-            _append(con, "counters", pa.table({
-                "series_id": pa.array(np.concatenate([x[0] for x in c]), pa.int64()),
-                "ts": _repeat_ts(c, [len(x[0]) for x in c]),
-                "value": pa.array(np.concatenate([x[2] for x in c]), pa.float64()),
-                "delta": pa.array(np.concatenate([x[3] for x in c]), pa.float64())}))
-        if rows.bucket_chunks:
-            h = rows.bucket_chunks
-            _append(con, "histogram_buckets", pa.table({
-                "series_id": pa.array(np.concatenate([x[0] for x in h]), pa.int64()),
-                "ts": _repeat_ts(h, [len(x[0]) for x in h]),
-                "le": pa.array(np.concatenate([x[2] for x in h]), pa.float64()),
-                "value": pa.array(np.concatenate([x[3] for x in h]), pa.float64()),
-                "delta": pa.array(np.concatenate([x[4] for x in h]), pa.float64())}))
+        for table, chunks, columns in (("gauges", rows.gauge_chunks, ("value",)),
+                                       ("counters", rows.counter_chunks, ("value", "delta")),
+                                       ("histogram_buckets", rows.bucket_chunks, ("le", "value", "delta"))):
+            if chunks:
+                _append(con, table, _chunk_table(chunks, columns))
         cols = list(self._txn.columns.values())
         if cols:
             _append(con, "series_state", pa.table({

@@ -28,11 +28,9 @@ from gpufleet.collectors.dimensions import probe_rows
 from gpufleet.collectors.exposition import ParseResult, resolve_key
 from gpufleet.collectors.normalize import Trace
 from gpufleet.core.store.batch import AllocationRow, Batch, GpuRow, NodeRow, SeriesDef
+from gpufleet.core.store.writer import SCALAR  # the ``le`` of a plain counter in the writer's state
 
 __all__ = ["Plan", "ReplayBatch", "build_plan", "replay"]
-
-SCALAR = -math.inf  # the ``le`` of a plain counter in the writer's state (``StoreWriter``'s SCALAR)
-
 
 @dataclass(frozen=True, eq=False)
 class Plan:

@@ -298,28 +298,24 @@ class ScrapeEngine:
             raise ScrapeFailed(f"body is not UTF-8 (byte {exc.start})") from None
 
     def to_batch(self, state: TargetState, ts: float, text: str | None, duration: float, error: str) -> Batch:
-        """Parse and normalise a scrape (or record its failure), with the synthetic samples.
+        """Parse and normalise a scrape in full (or record its failure), with the synthetic samples.
 
-        A body that repeats the last one's lines but for the values is replayed from the target's
-        plan (:mod:`gpufleet.collectors.repeat`): the same batch as the full path, made faster.
+        The engine tries :meth:`replayed_batch` first; this full path also records the body's plan
+        (:mod:`gpufleet.collectors.repeat`) so that the target's next scrape can replay.
         """
         samples = 0
         batch: Batch | None = None
         if text is not None:
-            batch = self._replay(state, ts, text)
-            if batch is not None:
-                samples = state.plan.samples if state.plan is not None else 0
+            state.plan = None
+            result = parse(text)
+            samples = sum(len(f.samples) for f in result.families.values())
+            if samples > self.cfg.limits.samples:
+                error = f"{samples} samples exceed the limit of {self.cfg.limits.samples}"
             else:
-                state.plan = None
-                result = parse(text)
-                samples = sum(len(f.samples) for f in result.families.values())
-                if samples > self.cfg.limits.samples:
-                    error = f"{samples} samples exceed the limit of {self.cfg.limits.samples}"
-                else:
-                    trace = Trace()
-                    batch = normalize(result, Target(state.spec.name, state.spec.labels), ts,
-                                      interval_hint_s=state.interval, limits=self._limits, trace=trace)
-                    state.plan = build_plan(text, result, batch, trace)
+                trace = Trace()
+                batch = normalize(result, Target(state.spec.name, state.spec.labels), ts,
+                                  interval_hint_s=state.interval, limits=self._limits, trace=trace)
+                state.plan = build_plan(text, result, batch, trace)
         return self._finish(state, ts, batch, samples, duration, error)
 
     def replayed_batch(self, state: TargetState, ts: float, text: str, duration: float) -> Batch | None:
@@ -327,19 +323,15 @@ class ScrapeEngine:
 
         Cheap (no parse): the engine calls it on the event loop and sends only the rest to the parse thread.
         """
-        batch = self._replay(state, ts, text)
-        return None if batch is None else self._finish(state, ts, batch, state.plan.samples if state.plan else 0,
-                                                       duration, "")
-
-    def _replay(self, state: TargetState, ts: float, text: str) -> Batch | None:
         plan = state.plan
         if plan is None or plan.samples > self.cfg.limits.samples:
             return None
         batch = replay(plan, text, state.spec.name, ts, state.interval)
-        if batch is not None:
-            state.replayed += 1
-            self.stats.replayed += 1
-        return batch
+        if batch is None:
+            return None
+        state.replayed += 1
+        self.stats.replayed += 1
+        return self._finish(state, ts, batch, plan.samples, duration, "")
 
     def _finish(self, state: TargetState, ts: float, batch: Batch | None, samples: int, duration: float,
                 error: str) -> Batch:

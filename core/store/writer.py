@@ -117,16 +117,18 @@ class StoreWriter:
         if not todo:
             return report
         todo.sort(key=lambda b: b.scrape_ts)
-        rows = _Rows()
-        new_state: dict[tuple[int, float], tuple[float, float]] = {}
+        rows = self._new_rows()
+        new_state = self._new_state()
         target_last = dict(self._target_last)
         new_series: dict[int, SeriesDef] = {}
         for b in todo:
             known_target = b.target in target_last
-            self._defs.update(b.series)
-            for sid, sdef in b.series.items():
-                if sid not in self._known_series and sid not in new_series:
-                    new_series[sid] = sdef
+            if not self._defs.keys() >= b.series.keys():  # a repeat scrape sends the same series again
+                self._defs.update(b.series)
+            if not self._known_series.issuperset(b.series):
+                for sid, sdef in b.series.items():
+                    if sid not in self._known_series and sid not in new_series:
+                        new_series[sid] = sdef
             accepted = self._deltas(b, known_target, new_state, rows, report)
             prev = target_last.get(b.target)
             # A gap longer than the staleness window (or twice the target's own interval) is a gap.
@@ -138,6 +140,7 @@ class StoreWriter:
             report.rejected.extend(f"{b.target}: {r}" for r in b.rejected)
             report.samples += accepted
             report.landed += 1
+        self._before_insert(new_state)
         try:
             self.con.begin()
             self._insert(rows, new_series, new_state)
@@ -145,10 +148,27 @@ class StoreWriter:
         except Exception:
             self.con.rollback()
             raise
-        self._state.update(new_state)
+        self._committed(new_state)
         self._known_series.update(new_series)
         self._target_last = target_last
         return report
+
+    # -- hooks for a writer that keeps some state in another form (see collectors.column_writer) --
+
+    def _new_rows(self) -> _Rows:
+        """An empty row set for one transaction."""
+        return _Rows()
+
+    def _new_state(self) -> dict[tuple[int, float], tuple[float, float]]:
+        """An empty map of the series state one transaction changes."""
+        return {}
+
+    def _before_insert(self, new_state: dict[tuple[int, float], tuple[float, float]]) -> None:
+        """Last look at the transaction's state changes before they are written."""
+
+    def _committed(self, new_state: dict[tuple[int, float], tuple[float, float]]) -> None:
+        """Make a committed transaction's state changes this writer's own."""
+        self._state.update(new_state)
 
     def _landed_keys(self, batches: list[Batch]) -> set[tuple[str, int]]:
         lo = min(b.scrape_ts for b in batches)

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 
@@ -187,3 +188,25 @@ def http_json() -> Callable[..., Any]:
 def poll() -> Callable[[Callable[[], bool], float, str], None]:
     """``wait_until(check, timeout, what)``."""
     return wait_until
+
+
+# What two stores must agree on, table by table, when two write paths land the same scrapes.
+STORE_TABLES = {
+    "batches": "SELECT target, epoch_us(scrape_ts), samples, rejected FROM batches",
+    "series": "SELECT series_id, metric, kind, target, labels, epoch_us(first_ts) FROM series",
+    "series_state": "SELECT series_id, le, epoch_us(ts), value FROM series_state",
+    "gauges": "SELECT series_id, epoch_us(ts), value FROM gauges",
+    "counters": "SELECT series_id, epoch_us(ts), value, delta FROM counters",
+    "histogram_buckets": "SELECT series_id, epoch_us(ts), le, value, delta FROM histogram_buckets",
+    "gpu_allocations": "SELECT epoch_us(ts), gpu_uuid, pod, share, interval_s FROM gpu_allocations",
+    "events": "SELECT epoch_us(ts), target, kind, gpu_uuid, code, count FROM events",
+}
+
+
+def dump_store(db: Path, tables: dict[str, str] = STORE_TABLES) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of ``tables`` (name -> query) in the store ``db``, sorted, for comparing two stores."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {name: sorted(con.execute(sql).fetchall(), key=repr) for name, sql in tables.items()}
+    finally:
+        con.close()

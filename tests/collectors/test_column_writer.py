@@ -24,19 +24,11 @@ from gpufleet.collectors.target import Target
 from gpufleet.core.simfleet import FleetConfig, SimulatedFleet
 from gpufleet.core.store import Batch, StoreWriter
 
+from .conftest import STORE_TABLES, dump_store
+
 _Stores = tuple[dict[str, Any], dict[str, Any], "_Engine", Path, float]
 
-TABLES = {
-    "batches": "SELECT target, epoch_us(scrape_ts), samples, rejected FROM batches",
-    "series": "SELECT series_id, metric, kind, target, labels, epoch_us(first_ts) FROM series",
-    "series_state": "SELECT series_id, le, epoch_us(ts), value FROM series_state",
-    "gauges": "SELECT series_id, epoch_us(ts), value FROM gauges",
-    "counters": "SELECT series_id, epoch_us(ts), value, delta FROM counters",
-    "histogram_buckets": "SELECT series_id, epoch_us(ts), le, value, delta FROM histogram_buckets",
-    "gpu_allocations": "SELECT epoch_us(ts), gpu_uuid, pod, share, interval_s FROM gpu_allocations",
-    "events": "SELECT epoch_us(ts), target, kind, gpu_uuid, code, count FROM events",
-    "gpus": "SELECT gpu_uuid, node, epoch_us(first_ts), epoch_us(last_ts) FROM gpus",
-}
+TABLES = {**STORE_TABLES, "gpus": "SELECT gpu_uuid, node, epoch_us(first_ts), epoch_us(last_ts) FROM gpus"}
 
 # (requests counter, xid counter, histogram buckets le=0.1/1/+Inf, extra series?) per scrape
 HAND = [(10, 0, (1, 2, 3), False), (15, 0, (2, 4, 5), False), (4, 1, (3, 5, 6), False),  # counter reset
@@ -110,14 +102,6 @@ class _Engine:
         return batch
 
 
-def _dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return {name: sorted(con.execute(sql).fetchall(), key=repr) for name, sql in TABLES.items()}
-    finally:
-        con.close()
-
-
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any], _Engine, Path]:
     tmp = tmp_path_factory.mktemp("column_writer")
@@ -135,7 +119,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], di
         assert writer._columns, "no target kept its state as columns"
     assert column_rows > 500
     t0 = min(ts for flush in flushes for _, ts, _ in flush)
-    return _dump(tmp / "plain.duckdb"), _dump(tmp / "column.duckdb"), engine, tmp / "column.duckdb", t0
+    return dump_store(tmp / "plain.duckdb", TABLES), dump_store(tmp / "column.duckdb", TABLES), engine, tmp / "column.duckdb", t0
 
 
 def test_the_replayed_road_was_taken(stores: _Stores) -> None:

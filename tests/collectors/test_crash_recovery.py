@@ -18,10 +18,11 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pytest
+
+from .conftest import dump_store
 
 CHILD = textwrap.dedent("""
     import os, sys, time
@@ -75,17 +76,6 @@ CHILD = textwrap.dedent("""
     writer.close()
 """)
 
-TABLES = {
-    "batches": "SELECT target, epoch_us(scrape_ts), samples, rejected FROM batches",
-    "series": "SELECT series_id, metric, kind, target, labels, epoch_us(first_ts) FROM series",
-    "series_state": "SELECT series_id, le, epoch_us(ts), value FROM series_state",
-    "gauges": "SELECT series_id, epoch_us(ts), value FROM gauges",
-    "counters": "SELECT series_id, epoch_us(ts), value, delta FROM counters",
-    "histogram_buckets": "SELECT series_id, epoch_us(ts), le, value, delta FROM histogram_buckets",
-    "gpu_allocations": "SELECT epoch_us(ts), gpu_uuid, pod, share, interval_s FROM gpu_allocations",
-    "events": "SELECT epoch_us(ts), target, kind, gpu_uuid, code, count FROM events",
-}
-
 
 def _run(db: Path, crash_at: int | None = None, road: str = "plain") -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CRASH_AT": str(crash_at if crash_at is not None else -1), "ROAD": road}
@@ -93,12 +83,6 @@ def _run(db: Path, crash_at: int | None = None, road: str = "plain") -> subproce
                           timeout=180)
 
 
-def _dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return {name: sorted(con.execute(sql).fetchall(), key=repr) for name, sql in TABLES.items()}
-    finally:
-        con.close()
 
 
 @pytest.mark.parametrize("road", ["plain", "column"])
@@ -106,7 +90,7 @@ def test_kill_9_inside_a_write_then_restart_loses_and_duplicates_nothing(tmp_pat
     """``plain``: full parses through StoreWriter; ``column``: replayed scrapes through ColumnWriter."""
     clean = _run(tmp_path / "clean.duckdb", road=road)
     assert clean.returncode == 0, clean.stderr
-    expected = _dump(tmp_path / "clean.duckdb")
+    expected = dump_store(tmp_path / "clean.duckdb")
     assert len(expected["batches"]) == 6 * 3 * 2  # six flushes of three scrapes of two targets
 
     crashed = tmp_path / "crashed.duckdb"
@@ -127,7 +111,7 @@ def test_kill_9_inside_a_write_then_restart_loses_and_duplicates_nothing(tmp_pat
     assert proc.returncode == -signal.SIGKILL
     assert lines[:-1] == [f"flush {i} 6 0" for i in range(3)]
 
-    after_crash = _dump(crashed)  # the WAL replays the three committed flushes, nothing of the fourth
+    after_crash = dump_store(crashed)  # the WAL replays the three committed flushes, nothing of the fourth
     by_time = sorted(expected["batches"], key=lambda b: (b[1], b[0]))
     assert sorted(after_crash["batches"], key=lambda b: (b[1], b[0])) == by_time[:9 * 2]
     assert len(after_crash["gauges"]) < len(expected["gauges"])
@@ -137,11 +121,11 @@ def test_kill_9_inside_a_write_then_restart_loses_and_duplicates_nothing(tmp_pat
     # the first three flushes are recognised as landed; the fourth (killed) and later ones land now
     assert restarted.stdout.split("\n")[:6] == [f"flush {i} 0 6" for i in range(3)] + [
         f"flush {i} 6 0" for i in range(3, 6)]
-    assert _dump(crashed) == expected
+    assert dump_store(crashed) == expected
     if road == "column":  # and the replayed road lands what the plain one does
         plain = _run(tmp_path / "plain.duckdb")
         assert plain.returncode == 0, plain.stderr
-        assert _dump(tmp_path / "plain.duckdb") == expected
+        assert dump_store(tmp_path / "plain.duckdb") == expected
 
 
 def test_kill_9_of_gpufleet_collect_then_restart_keeps_every_scrape_once(tmp_path: Path) -> None:
