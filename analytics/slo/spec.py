@@ -49,7 +49,7 @@ class SpecProblem:
     message: str
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")  # no unit: seconds
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
@@ -64,7 +64,7 @@ def parse_duration(value: Any) -> float:
     m = _DURATION.match(str(value))
     if not m:
         raise ValueError(f"{value!r} is not a duration; write e.g. 250ms, 2s, 1h, 28d")
-    return float(m.group(1)) * _UNIT_S[m.group(2)]
+    return float(m.group(1)) * _UNIT_S.get(m.group(2), 1.0)
 
 
 def parse_objective(value: Any) -> float:

@@ -6,6 +6,7 @@ import urllib.parse
 from pathlib import Path
 
 from gpufleet.analytics.cost.query import DuckDBSource
+from gpufleet.analytics.slo.spec import parse_duration
 from gpufleet.analytics.sources.base import Source
 
 __all__ = ["open_source", "KINDS"]
@@ -45,11 +46,8 @@ def open_source(spec: str) -> Source:
 
 def _seconds(text: str, spec: str) -> float:
     """``30s``, ``500ms``, ``1m`` or ``15`` (seconds) -> seconds."""
-    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    t = text.strip().lower()
-    unit = next((u for u in units if t.endswith(u)), "")
     try:
-        value = float(t.removesuffix(unit) if unit else t) * units.get(unit, 1.0)
+        value = parse_duration(text.strip().lower())
     except ValueError:
         value = -1.0
     if value <= 0:
