@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -10,7 +12,16 @@ from pathlib import Path
 from gpufleet.dashboards.data import StoreInfo
 from gpufleet.dashboards.filters import Filters
 
-__all__ = ["Context", "store_mtime"]
+__all__ = ["Context", "store_mtime", "resolve_db"]
+
+
+def resolve_db(argv: list[str] | None = None) -> Path | None:
+    """The store path: ``--db`` among the app's arguments (``streamlit run app.py -- ...``), else ``$GPUFLEET_DB``."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--db")
+    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    value = known.db or os.environ.get("GPUFLEET_DB")
+    return Path(value) if value else None
 
 
 def store_mtime(db: str | Path) -> float:

@@ -15,6 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
+from gpufleet.dashboards.context import resolve_db
 from gpufleet.dashboards.warmup import parse_ranges, preload, warm_store
 
 __all__ = ["DEFAULT_WARM", "main", "split_args"]
@@ -26,11 +27,9 @@ def split_args(argv: list[str]) -> tuple[Path | None, list[str]]:
     """The store path and the ranges to warm, from the app's arguments (after ``--``) in ``argv``."""
     app_args = argv[argv.index("--") + 1:] if "--" in argv else []
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--db")
     parser.add_argument("--warm", default=DEFAULT_WARM)
     known, _ = parser.parse_known_args(app_args)
-    db = known.db or os.environ.get("GPUFLEET_DB")
-    return (Path(db) if db else None), parse_ranges(known.warm)
+    return resolve_db(app_args), parse_ranges(known.warm)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import streamlit as st  # noqa: TID251
 
 from gpufleet.dashboards import cached
-from gpufleet.dashboards.context import Context, store_mtime
+from gpufleet.dashboards.context import Context, resolve_db, store_mtime
 from gpufleet.dashboards.data import EmptyStore, StoreError, StoreInfo
 from gpufleet.dashboards.filters import RANGES, Filters, from_query, to_query, window
 
-__all__ = ["main", "resolve_db", "PAGES"]
+__all__ = ["main", "PAGES"]
 
 # (title, url path, view module, icon)
 PAGES = (
@@ -28,15 +25,6 @@ PAGES = (
     ("Reliability", "reliability", "reliability", ":material/build:"),
 )
 _ALL = "(all)"
-
-
-def resolve_db(argv: list[str] | None = None) -> Path | None:
-    """The store path: ``--db`` after ``streamlit run app.py --``, else ``$GPUFLEET_DB``."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--db")
-    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    value = known.db or os.environ.get("GPUFLEET_DB")
-    return Path(value) if value else None
 
 
 def _select(label: str, key: str, options: list[str], current: str) -> str:
