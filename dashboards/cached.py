@@ -18,10 +18,9 @@ from gpufleet.analytics.fleet import FleetSnapshot
 from gpufleet.analytics.reliability.report import ReliabilityReport
 from gpufleet.dashboards import queries, results
 from gpufleet.dashboards.data import StoreInfo
-from gpufleet.dashboards.warmup import warm
 
 __all__ = ["info", "fleet", "cost", "utilization", "recommendations", "focus", "used_hours", "energy", "latency",
-           "requests", "forecast", "faults", "probes", "reliability", "warm"]
+           "requests", "forecast", "faults", "probes", "reliability"]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -10,13 +10,12 @@ process whose app sessions read the results. ``--warm`` lists the ranges to warm
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import threading
 from pathlib import Path
 
 from gpufleet.dashboards.context import resolve_db
-from gpufleet.dashboards.warmup import parse_ranges, preload, warm_store
+from gpufleet.dashboards.warmup import enabled, parse_ranges, preload, warm_store
 
 __all__ = ["DEFAULT_WARM", "main", "split_args"]
 
@@ -46,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     # starts: two threads importing the same packages at once can see one of them half initialised.
     from streamlit.web import cli as stcli  # noqa: TID251
 
-    if db is not None and db.exists() and ranges and os.environ.get("GPUFLEET_DASHBOARD_WARM", "1") != "0":
+    if db is not None and db.exists() and ranges and enabled():
         preload()
         threading.Thread(target=warm_store, args=(str(db.resolve()), ranges), name="gpufleet-warm-store",
                          daemon=True).start()

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import streamlit as st  # noqa: TID251
 
-from gpufleet.dashboards import cached
+from gpufleet.dashboards import cached, warmup
 from gpufleet.dashboards.context import Context, resolve_db, store_mtime
 from gpufleet.dashboards.data import EmptyStore, StoreError, StoreInfo
 from gpufleet.dashboards.filters import RANGES, Filters, from_query, to_query, window
@@ -114,5 +113,5 @@ def main() -> None:
     except StoreError as exc:
         st.error(str(exc))
     # after the page is drawn, so the warm-up never delays the page asked for
-    if os.environ.get("GPUFLEET_DASHBOARD_WARM", "1") != "0":
-        cached.warm(ctx.db, ctx.mtime, start, end)
+    if warmup.enabled():
+        warmup.warm(ctx.db, ctx.mtime, start, end)

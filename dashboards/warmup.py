@@ -9,6 +9,7 @@ window is warmed once per store version; values land in :data:`memo.MEMO` throug
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import threading
 import time
@@ -21,13 +22,18 @@ from gpufleet.dashboards.context import store_mtime
 from gpufleet.dashboards.filters import RANGES, Filters, window
 from gpufleet.dashboards.memo import MEMO
 
-__all__ = ["JOB_GPUS", "steps", "warm", "warm_store", "parse_ranges", "preload"]
+__all__ = ["JOB_GPUS", "enabled", "steps", "warm", "warm_store", "parse_ranges", "preload"]
 
 JOB_GPUS = 1024  # the Reliability page's default training-job size
 PRELOAD = ("gpufleet.analytics.cost.report", "gpufleet.analytics.capacity.forecast",
            "gpufleet.analytics.reliability.report", "gpufleet.dashboards.charts")
 _warmed: set[tuple[str, float, datetime, datetime]] = set()
 _lock = threading.Lock()
+
+
+def enabled() -> bool:
+    """Whether warming is on: ``GPUFLEET_DASHBOARD_WARM=0`` turns off both the server-start and the session warm-up."""
+    return os.environ.get("GPUFLEET_DASHBOARD_WARM", "1") != "0"
 
 
 def preload(names: Sequence[str] = PRELOAD) -> list[str]:
