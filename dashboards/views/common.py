@@ -10,7 +10,7 @@ import streamlit as st  # noqa: TID251
 
 from gpufleet.dashboards.shaping import first_rows, formatted
 
-__all__ = ["available", "unavailable", "gib", "table", "TABLE_ROWS"]
+__all__ = ["available", "unavailable", "gib", "table", "csv_download", "TABLE_ROWS"]
 
 EXTRA_HINT = "pip install 'gpufleet[app]'"
 TABLE_ROWS = 25  # rows a page's table shows (each costs a new tab ~7 ms); the rest are in its CSV download
@@ -37,11 +37,16 @@ def gib(n_bytes: float | None) -> float | None:
     return None if n_bytes is None else n_bytes / 2**30
 
 
+def csv_download(label: str, frame: pl.DataFrame, file_name: str, key: str) -> None:
+    """A button downloading ``frame`` as CSV, written only when pressed."""
+    st.download_button(label, lambda: frame.write_csv().encode(), file_name=file_name, mime="text/csv", key=key)
+
+
 def table(frame: pl.DataFrame, *, formats: Mapping[str, str] | None = None, limit: int = TABLE_ROWS,
-          height: int | None = None, download: str | None = None, note: str = "") -> None:
+          download: str | None = None, note: str = "") -> None:
     """A static table of ``frame``'s first ``limit`` rows, values formatted as ``formats`` says.
 
-    A table of more than ``SCROLL_ROWS`` rows scrolls inside ``height`` pixels (default ``TABLE_HEIGHT``).
+    A table of more than ``SCROLL_ROWS`` rows scrolls inside ``TABLE_HEIGHT`` pixels.
 
     ``st.table`` draws plain HTML, where ``st.dataframe``'s data grid makes a new browser tab load and start
     about a megabyte of JavaScript first (0.5-1 s here). When rows are left out, a caption says how many are
@@ -51,10 +56,8 @@ def table(frame: pl.DataFrame, *, formats: Mapping[str, str] | None = None, limi
     shown, cut = first_rows(frame, limit)
     if cut:
         st.caption(f"{cut} {note}".strip())
-    if height is None and shown.height > SCROLL_ROWS:
-        height = TABLE_HEIGHT
-    st.table(formatted(shown, formats or {}), hide_index=True, height=height if height is not None else "content")
+    st.table(formatted(shown, formats or {}), hide_index=True,
+             height=TABLE_HEIGHT if shown.height > SCROLL_ROWS else "content")
     if cut:
         name = download or "gpufleet-table.csv"
-        st.download_button(f"Download all {frame.height:,} rows (CSV)", lambda: frame.write_csv().encode(),
-                           file_name=name, mime="text/csv", key=f"dl_{name}")
+        csv_download(f"Download all {frame.height:,} rows (CSV)", frame, name, f"dl_{name}")

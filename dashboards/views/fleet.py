@@ -12,7 +12,7 @@ from gpufleet.dashboards import cached
 from gpufleet.dashboards.charts import bars, time_bars
 from gpufleet.dashboards.context import Context
 from gpufleet.dashboards.shaping import EVERY, SEVERITIES, bin_every, xid_nodes, xid_timeline
-from gpufleet.dashboards.views.common import table
+from gpufleet.dashboards.views.common import csv_download, table
 
 __all__ = ["render", "live_table", "LIVE_ROWS", "NODE_ROWS", "LIVE_FORMATS"]
 
@@ -36,11 +36,6 @@ def live_table(gpus: pl.DataFrame) -> pl.DataFrame:
         live = live.with_columns((pl.col("memory_used_bytes") / 2**30).round(1).alias("memory_used_bytes")).rename(
             {"memory_used_bytes": "memory_used_gib"})
     return live
-
-
-def _csv_download(label: str, frame: pl.DataFrame, file_name: str, key: str) -> None:
-    """A download of ``frame`` as CSV, written when the button is pressed."""
-    st.download_button(label, lambda: frame.write_csv().encode(), file_name=file_name, mime="text/csv", key=key)
 
 
 def _states(by_model: pl.DataFrame) -> None:
@@ -69,8 +64,8 @@ def _xids(events: pl.DataFrame, xids: pl.DataFrame, start: datetime, end: dateti
                     width="stretch")
     st.markdown("**XIDs by node**, most critical first")
     table(xid_nodes(events), formats=COUNT_FORMATS, limit=NODE_ROWS, download="gpufleet-xid-nodes.csv")
-    _csv_download(f"Download all {events.height:,} XID events (CSV)", events, "gpufleet-xid-events.csv",
-                  "fleet_xid_dl")
+    csv_download(f"Download all {events.height:,} XID events (CSV)", events, "gpufleet-xid-events.csv",
+                 "fleet_xid_dl")
 
 
 def render(ctx: Context) -> None:
