@@ -21,10 +21,7 @@ EVERY = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "1d": timedelta(day
 def bin_every(start: datetime, end: datetime, max_bins: int = 100) -> str:
     """The coarsest-needed bin (``"1h"``, ``"6h"`` or ``"1d"``) that keeps ``[start, end]`` within ``max_bins`` bins."""
     span = end - start
-    for every, width in (("1h", timedelta(hours=1)), ("6h", timedelta(hours=6))):
-        if span / width <= max_bins:
-            return every
-    return "1d"
+    return next((every for every, width in EVERY.items() if span / width <= max_bins), "1d")
 
 
 def xid_timeline(events: pl.DataFrame, every: str) -> pl.DataFrame:
