@@ -44,7 +44,7 @@ from typing import Any
 import httpx
 
 from gpufleet.core.simfleet import FleetConfig
-from gpufleet.dashboards.launch import command
+from gpufleet.dashboards.launch import command, options
 from gpufleet.dashboards.shell import PAGES
 from gpufleet.history import HistoryPlan, build_history
 
@@ -299,10 +299,7 @@ def main() -> int:
         profile, log = Path(tmp) / "profile", Path(tmp) / "server.log"
         floor_app = Path(tmp) / "floors.py"
         floor_app.write_text(FLOOR_APP)
-        floor_cmd = [sys.executable, "-m", "streamlit", "run", str(floor_app), "--server.port", str(floor_port),
-                    "--server.address", "127.0.0.1", "--server.headless", "true",
-                    "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-                    "--client.toolbarMode", "minimal"]  # the app's client settings (launch.command)
+        floor_cmd = [sys.executable, "-m", "streamlit", "run", str(floor_app), *options(floor_port)]
         _prime(pw, profile, args.db, port, env, Path(tmp) / "prime.log")
         t_start = time.perf_counter()
         procs = [_serve(command(args.db, port), port, env, log),

@@ -7,9 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["launch", "command", "APP"]
+__all__ = ["launch", "command", "options", "APP"]
 
 APP = Path(__file__).with_name("app.py")
+
+
+def options(port: int, *, address: str = "127.0.0.1", headless: bool = True) -> list[str]:
+    """The ``streamlit run`` options the app is served with: ``address:port``, no usage stats or file watcher."""
+    return ["--server.port", str(port), "--server.address", address,
+            "--server.headless", "true" if headless else "false",
+            "--browser.gatherUsageStats", "false",
+            "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"]
 
 
 def command(db: Path, port: int, *, address: str = "127.0.0.1", headless: bool = True,
@@ -18,11 +26,7 @@ def command(db: Path, port: int, *, address: str = "127.0.0.1", headless: bool =
 
     ``warm`` lists the time ranges whose default views are computed at start (see :mod:`serve`).
     """
-    return [sys.executable, "-m", "gpufleet.dashboards.serve",
-            "--server.port", str(port), "--server.address", address,
-            "--server.headless", "true" if headless else "false",
-            "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
+    return [sys.executable, "-m", "gpufleet.dashboards.serve", *options(port, address=address, headless=headless),
             "--", "--db", str(Path(db).resolve()), *(["--warm", warm] if warm is not None else [])]
 
 
