@@ -44,7 +44,7 @@ from typing import Any
 import httpx
 
 from gpufleet.core.simfleet import FleetConfig
-from gpufleet.dashboards.launch import command, options
+from gpufleet.dashboards.launch import command, options, stop
 from gpufleet.dashboards.shell import PAGES
 from gpufleet.history import HistoryPlan, build_history
 
@@ -137,17 +137,8 @@ def _serve(cmd: list[str], port: int, env: dict[str, str], log: Path) -> subproc
                 return proc
         except httpx.HTTPError:
             time.sleep(0.2)
-    _stop(proc)
+    stop(proc)
     raise TimeoutError(f"streamlit on port {port} did not come up (log: {log})")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def _wait_warm(log: Path, timeout: float = 600) -> str:
@@ -269,7 +260,7 @@ def _prime(pw: Any, profile: Path, db: Path, port: int, env: dict[str, str], log
         _click_through(tab)
         context.close()
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 def main() -> int:
@@ -331,7 +322,7 @@ def main() -> int:
             loads.append(_load())
         finally:
             for p in procs:
-                _stop(p)
+                stop(p)
     print(f"server: {warm_line} (health to done {warm_wait:.1f} s); load average (1, 5, 15 min) at start, "
           f"after warm-up, after the returning browser, at the end: {' | '.join(loads)}")
     print(f"session opened on {PAGES[-1][0]} in {opened:.2f} s (returning browser; then {args.pause:g} s "

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["launch", "command", "options", "APP"]
+__all__ = ["launch", "command", "options", "stop", "APP"]
 
 APP = Path(__file__).with_name("app.py")
 
@@ -49,8 +49,14 @@ def launch(db: Path, port: int = 8501, *, address: str = "127.0.0.1", warm: str 
     try:
         proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """End a server started from :func:`command`: SIGTERM, then SIGKILL if it is still up after ``timeout`` s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
