@@ -86,8 +86,9 @@ def main() -> None:
     if db is None:
         _stop_with(st.error, "No store given.", "Start the app with `gpufleet dashboard --db PATH`.")
         return
+    mtime = store_mtime(db)  # the store version this run reads, from the filters to the page
     try:
-        info = cached.info(str(db), store_mtime(db))
+        info = cached.info(str(db), mtime)
     except EmptyStore:
         _stop_with(st.info, f"The store `{db}` holds no data yet.",
                    "Land some with `gpufleet demo --db PATH --no-dashboard` or `gpufleet ingest`, then reload.")
@@ -104,7 +105,7 @@ def main() -> None:
     filters = _sidebar(info, initial)
     st.query_params.from_dict(to_query(filters))
     start, end = window(filters, info.first, info.last)
-    ctx = Context(db=str(db), mtime=store_mtime(db), info=info, filters=filters, start=start, end=end)
+    ctx = Context(db=str(db), mtime=mtime, info=info, filters=filters, start=start, end=end)
     pages = [st.Page(_page(module, ctx), title=title, url_path=path, icon=icon, default=i == 0)
              for i, (title, path, module, icon) in enumerate(PAGES)]
     nav = st.navigation(pages)
