@@ -1,4 +1,4 @@
-"""Cut big frames down to what a screen shows (pure: no Streamlit): time bins, per-node tallies, first rows.
+"""Cut big frames down to what a screen shows (pure: no Streamlit): time bins, node tallies, live health, first rows.
 
 A 30-day window of a 1,000-GPU fleet holds about a thousand XID events on 125 nodes and a thousand GPUs;
 a page shows their counts per time bin and the worst nodes and GPUs first, with the full rows a download away.
@@ -11,11 +11,16 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-__all__ = ["SEVERITIES", "EVERY", "bin_every", "xid_timeline", "xid_nodes", "first_rows", "formatted", "MINUTES"]
+from gpufleet.analytics.fleet import STATES
+
+__all__ = ["SEVERITIES", "EVERY", "bin_every", "xid_timeline", "xid_nodes", "live_table", "first_rows", "formatted",
+           "MINUTES"]
 
 SEVERITIES = ("critical", "warning", "application")
 MINUTES = "%Y-%m-%d %H:%M"  # how tables write timestamps
 EVERY = {"1h": timedelta(hours=1), "6h": timedelta(hours=6), "1d": timedelta(days=1)}  # bin widths by name
+_LIVE_COLUMNS = ("state", "reason", "cluster", "node", "gpu_index", "gpu_model", "utilization_ratio",
+                 "temperature_celsius", "power_watts", "memory_used_bytes", "namespace", "pod", "team", "gpu_uuid")
 
 
 def bin_every(start: datetime, end: datetime, max_bins: int = 100) -> str:
@@ -46,6 +51,17 @@ def xid_nodes(events: pl.DataFrame) -> pl.DataFrame:
         *[pl.col("count").filter(pl.col("severity") == s).sum().alias(s) for s in SEVERITIES],
         pl.col("count").sum().alias("total"), pl.col("ts").max().alias("last_ts"))
     return per.sort(["critical", "total", "node"], descending=[True, True, False]).select(cols)
+
+
+def live_table(gpus: pl.DataFrame) -> pl.DataFrame:
+    """One row per GPU, least healthy first (lost, critical, warning, healthy; then node and index), memory in GiB."""
+    order = {s: i for i, s in enumerate(STATES)}
+    live = gpus.with_columns(pl.col("state").replace_strict(order, default=len(STATES)).alias("_o"))
+    live = live.sort("_o", "node", "gpu_index").select([c for c in _LIVE_COLUMNS if c in live.columns])
+    if "memory_used_bytes" in live.columns:
+        live = live.with_columns((pl.col("memory_used_bytes") / 2**30).round(1).alias("memory_used_bytes")).rename(
+            {"memory_used_bytes": "memory_used_gib"})
+    return live
 
 
 def first_rows(frame: pl.DataFrame, limit: int) -> tuple[pl.DataFrame, str | None]:

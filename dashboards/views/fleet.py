@@ -11,10 +11,10 @@ from gpufleet.analytics.fleet import STATES
 from gpufleet.dashboards import cached
 from gpufleet.dashboards.charts import bars, time_bars
 from gpufleet.dashboards.context import Context
-from gpufleet.dashboards.shaping import EVERY, SEVERITIES, bin_every, xid_nodes, xid_timeline
+from gpufleet.dashboards.shaping import EVERY, SEVERITIES, bin_every, live_table, xid_nodes, xid_timeline
 from gpufleet.dashboards.views.common import csv_download, table
 
-__all__ = ["render", "live_table", "LIVE_ROWS", "NODE_ROWS", "LIVE_FORMATS"]
+__all__ = ["render", "LIVE_ROWS", "NODE_ROWS", "LIVE_FORMATS"]
 
 COLORS = {"lost": "#7f1d1d", "critical": "#dc2626", "warning": "#f59e0b", "healthy": "#16a34a"}
 XID_COLORS = {"critical": "#dc2626", "warning": "#f59e0b", "application": "#6b7280"}
@@ -23,19 +23,6 @@ NODE_ROWS = 20  # nodes listed under "XIDs by node", worst first
 LIVE_FORMATS = {"utilization_ratio": "{:.0%}", "temperature_celsius": "{:.0f}", "power_watts": "{:,.0f}",
                 "memory_used_gib": "{:.1f}"}
 COUNT_FORMATS = {s: "{:,.0f}" for s in (*SEVERITIES, "total")}
-_LIVE_COLUMNS = ("state", "reason", "cluster", "node", "gpu_index", "gpu_model", "utilization_ratio",
-                 "temperature_celsius", "power_watts", "memory_used_bytes", "namespace", "pod", "team", "gpu_uuid")
-
-
-def live_table(gpus: pl.DataFrame) -> pl.DataFrame:
-    """One row per GPU, least healthy first (lost, critical, warning, healthy; then node and index), memory in GiB."""
-    order = {s: i for i, s in enumerate(STATES)}
-    live = gpus.with_columns(pl.col("state").replace_strict(order, default=len(STATES)).alias("_o"))
-    live = live.sort("_o", "node", "gpu_index").select([c for c in _LIVE_COLUMNS if c in live.columns])
-    if "memory_used_bytes" in live.columns:
-        live = live.with_columns((pl.col("memory_used_bytes") / 2**30).round(1).alias("memory_used_bytes")).rename(
-            {"memory_used_bytes": "memory_used_gib"})
-    return live
 
 
 def _states(by_model: pl.DataFrame) -> None:

@@ -3,8 +3,7 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from gpufleet.dashboards.shaping import bin_every, first_rows, formatted, xid_nodes, xid_timeline
-from gpufleet.dashboards.views.fleet import live_table
+from gpufleet.dashboards.shaping import bin_every, first_rows, formatted, live_table, xid_nodes, xid_timeline
 
 T0 = dt.datetime(2026, 1, 1)
 
