@@ -57,10 +57,7 @@ def recommendations(db: str, mtime: float, start: datetime, end: datetime) -> pl
 @st.cache_data(max_entries=16, show_spinner=False)
 def focus(db: str, mtime: float, start: datetime, end: datetime) -> bytes:
     """FOCUS 1.2 rows as CSV (analytics.cost.report.focus_export); the Cost page asks only on download."""
-    from gpufleet.analytics.cost.report import focus_export
-    from gpufleet.dashboards.memo import MemoSource
-
-    return focus_export(MemoSource(db, mtime), results.catalog(), results.span(start, end)).write_csv().encode()
+    return results.focus(db, mtime, start, end)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -24,7 +24,7 @@ from gpufleet.dashboards.data import StoreInfo, reading, store_info
 from gpufleet.dashboards.memo import MEMO, MemoSource
 
 __all__ = ["info", "fleet", "cost", "utilization", "recommendations", "energy", "read", "forecast", "reliability",
-           "used_hours", "catalog", "season_for", "span"]
+           "used_hours", "focus", "catalog", "season_for", "span"]
 
 
 def info(db: str, mtime: float) -> StoreInfo:
@@ -85,6 +85,13 @@ def recommendations(db: str, mtime: float, start: datetime, end: datetime) -> pl
             schema={"namespace": pl.String, "pod": pl.String, "action": pl.String, "monthly_savings_usd": pl.Float64})
 
     return MEMO.get(("recommendations", db, mtime, start, end), compute)
+
+
+def focus(db: str, mtime: float, start: datetime, end: datetime) -> bytes:
+    """FOCUS 1.2 rows as CSV (analytics.cost.report.focus_export); not memoised: asked for only on download."""
+    from gpufleet.analytics.cost.report import focus_export
+
+    return focus_export(MemoSource(db, mtime), catalog(), span(start, end)).write_csv().encode()
 
 
 def used_hours(db: str, mtime: float, start: datetime, end: datetime) -> tuple[float, float, int]:
