@@ -68,7 +68,7 @@ def used_hours(db: str, mtime: float, start: datetime, end: datetime) -> tuple[f
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def energy(db: str, mtime: float, start: datetime, end: datetime) -> pl.DataFrame:
-    """Joules per GPU and hour in the window, with the GPU's node and cluster."""
+    """Joules per cluster in the window."""
     return results.energy(db, mtime, start, end)
 
 

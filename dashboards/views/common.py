@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import polars as pl
 import streamlit as st  # noqa: TID251
 
+from gpufleet.dashboards.html_table import html_table
 from gpufleet.dashboards.shaping import first_rows, formatted
 
 __all__ = ["available", "unavailable", "gib", "table", "csv_download", "TABLE_ROWS"]
@@ -48,16 +49,18 @@ def table(frame: pl.DataFrame, *, formats: Mapping[str, str] | None = None, limi
 
     A table of more than ``SCROLL_ROWS`` rows scrolls inside ``TABLE_HEIGHT`` pixels.
 
-    ``st.table`` draws plain HTML, where ``st.dataframe``'s data grid makes a new browser tab load and start
-    about a megabyte of JavaScript first (0.5-1 s here). When rows are left out, a caption says how many are
-    shown of how many (then ``note``) and a button downloads all of them as CSV (file ``download`` or
-    ``gpufleet-table.csv``).
+    The table is one ``st.html`` element (:mod:`html_table`): ``st.dataframe``'s data grid makes a new browser
+    tab load and start about a megabyte of JavaScript first (0.5-1 s here), and ``st.table`` builds a pandas
+    Styler on the server and a React component per cell in the browser. When rows are left out, a caption
+    says how many are shown of how many (then ``note``) and a button downloads all of them as CSV (file
+    ``download`` or ``gpufleet-table.csv``).
     """
     shown, cut = first_rows(frame, limit)
     if cut:
         st.caption(f"{cut} {note}".strip())
-    st.table(formatted(shown, formats or {}), hide_index=True,
-             height=TABLE_HEIGHT if shown.height > SCROLL_ROWS else "content")
+    numeric = {c for c, t in shown.schema.items() if t.is_numeric()}
+    st.html(html_table(formatted(shown, formats or {}), numeric,
+                       max_height=TABLE_HEIGHT if shown.height > SCROLL_ROWS else None))
     if cut:
         name = download or "gpufleet-table.csv"
         csv_download(f"Download all {frame.height:,} rows (CSV)", frame, name, f"dl_{name}")

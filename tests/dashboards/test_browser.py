@@ -7,10 +7,23 @@ from gpufleet.analytics.cost.query import DuckDBSource
 from gpufleet.analytics.cost.report import cost_report, utilization_report
 from gpufleet.analytics.fleet import load_snapshot, store_range
 from gpufleet.core.store import open_readonly
+from gpufleet.dashboards.html_table import CLASS
 
 from .conftest import ARTIFACTS
 
 PAGES = ["fleet", "utilization", "cost", "slos", "capacity", "probes", "reliability"]
+
+
+@pytest.fixture(scope="module")
+def chargeback(demo_store) -> dict[str, str]:
+    """Total cents per team from the analytics function, as the Cost page's table writes them."""
+    con = open_readonly(demo_store)
+    try:
+        first, last = store_range(con)
+        cost = cost_report(DuckDBSource(con), load_catalog(), max(last - first, dt.timedelta(hours=1)), "team")
+    finally:
+        con.close()
+    return {team: f"{cents:,.0f}" for team, cents in cost.select("team", "total_cents").iter_rows()}
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +48,14 @@ def expected(demo_store) -> dict[str, dict[str, str]]:
         "probes": {},
         "reliability": {"Critical failures": f"{int(critical):,}"},
     }
+
+
+def shown_table(page, index: int = 0) -> list[dict[str, str]]:
+    """The rows of the page's ``index``-th table, each as {column: text}."""
+    return page.locator(f".{CLASS}").nth(index).evaluate(
+        "box => { const cols = [...box.querySelectorAll('th')].map(th => th.innerText.trim());"
+        " return [...box.querySelectorAll('tbody tr')].map(tr => Object.fromEntries("
+        "[...tr.querySelectorAll('td')].map((td, i) => [cols[i], td.innerText.trim()]))); }")
 
 
 def shown_metrics(page) -> dict[str, str]:
@@ -72,5 +93,19 @@ def test_every_page_renders_the_analytics_numbers(browser, streamlit_url, expect
         # charts and tables load their code after the script ran: let their placeholders fill before the shot
         page.wait_for_function("() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def test_cost_table_lists_every_team_with_the_analytics_total(browser, streamlit_url, chargeback):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{streamlit_url}/cost?range=all", wait_until="domcontentloaded")
+        page.locator(f".{CLASS}").first.wait_for(timeout=60_000)
+        rows = shown_table(page)
+        assert {r["team"]: r["total_cents"] for r in rows} == chargeback
+        # numbers are right-aligned, labels are not
+        assert page.locator(f".{CLASS}").first.locator("tbody td.num").count() == len(rows) * 5
+        assert page.locator(f".{CLASS}").first.locator("tbody td:not(.num)").count() == len(rows)
     finally:
         page.close()

@@ -59,8 +59,20 @@ def test_cost_page_matches_the_chargeback(demo_store, src):
     table = cost_report(s, load_catalog(), window_of(con), "team")
     assert metrics(at)["Total cost"] == f"${table['total_cents'].sum() / 100:,.2f}"
     assert {"on demand", "reserved", "spot"} <= set(metrics(at))
-    assert "kWh" in metrics(at)["Facility energy"]
     assert at.get("download_button")
+
+
+def test_cost_page_energy_matches_the_per_gpu_energy_report(demo_store, src):
+    from gpufleet.analytics.cost.energy import energy_report
+
+    con, s = src
+    at = run_page(demo_store, "cost")
+    per_gpu = s.energy(s.window(window_of(con)))  # hourly joules per GPU, as the store holds them
+    rep = energy_report(per_gpu, pue=1.2, usd_per_kwh=0.12, gco2_per_kwh=475)  # the sliders' defaults
+    shown = metrics(at)
+    assert shown["Facility energy"] == f"{float(rep['facility_kwh'].sum()):,.0f} kWh"
+    assert shown["Electricity"] == f"${float(rep['energy_usd'].sum()):,.2f}"
+    assert shown["Carbon"] == f"{float(rep['kg_co2e'].sum()):,.0f} kg CO2e"
 
 
 def test_cost_page_by_model_shows_dollars_per_million_tokens(demo_store, src):

@@ -1,3 +1,4 @@
+import gc
 import io
 import itertools
 import shutil
@@ -60,6 +61,25 @@ def test_warm_store_computes_every_page_view_once_per_window(demo_store, tmp_pat
     assert MEMO.hits == hits + 1
     # a second warm-up of the same store version finds every window done
     assert warm_store(db, ["all"], log=io.StringIO()) == []
+
+
+def test_a_warmed_window_is_frozen_out_of_the_full_collections(demo_store, tmp_path):
+    """Streamlit collects every generation after each script run; what the warm-up built is not walked again."""
+    db = str(tmp_path / "frozen.duckdb")
+    shutil.copyfile(demo_store, db)
+    gc.unfreeze()
+    try:
+        warm_store(db, ["all"], log=io.StringIO())
+        frozen = gc.get_freeze_count()
+        mtime = store_mtime(db)
+        info = results.info(db, mtime)
+        start, end = window(Filters(range="all"), info.first, info.last)
+        snapshot = results.fleet(db, mtime, start, end)  # the memoised view the warm-up built
+        assert frozen > 10_000
+        assert gc.is_tracked(snapshot)
+        assert all(o is not snapshot for o in gc.get_objects())  # tracked, but in no generation a collection walks
+    finally:
+        gc.unfreeze()
 
 
 def test_warm_store_logs_a_store_it_cannot_read(tmp_path):
