@@ -21,6 +21,9 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
         warm: Annotated[str, typer.Option(
             help="Time ranges whose default views are computed when the server starts, comma-separated "
                  "(6h, 1d, 7d, 30d, 90d, all); empty: none.")] = "7d,all",
+        charts: Annotated[str, typer.Option(
+            help="Chart library: vega (Vega-Lite; a new tab opens about a second sooner) or plotly "
+                 "(needs the 'plotly' extra).")] = "vega",
     ) -> None:
         """Open the FinOps app (Fleet, Utilization, Cost, SLOs, Capacity, Probes, Reliability) on a store."""
         from gpufleet.main import fail
@@ -30,6 +33,6 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
         except ImportError:
             raise fail("the dashboard needs the 'app' extra: pip install 'gpufleet[app]'") from None
         try:
-            launch(db, port, address=address, warm=warm)
+            launch(db, port, address=address, warm=warm, charts=charts)
         except (ImportError, ValueError, FileNotFoundError) as exc:
             raise fail(str(exc)) from None

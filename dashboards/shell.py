@@ -7,7 +7,7 @@ from collections.abc import Callable
 import streamlit as st  # noqa: TID251
 
 from gpufleet.dashboards import cached, warmup
-from gpufleet.dashboards.context import Context, resolve_db, store_mtime
+from gpufleet.dashboards.context import Context, resolve_charts, resolve_db, store_mtime
 from gpufleet.dashboards.data import EmptyStore, StoreError, StoreInfo
 from gpufleet.dashboards.filters import RANGES, Filters, from_query, to_query, window
 
@@ -86,6 +86,11 @@ def main() -> None:
     if db is None:
         _stop_with(st.error, "No store given.", "Start the app with `gpufleet dashboard --db PATH`.")
         return
+    try:
+        charts = resolve_charts()
+    except ValueError as exc:
+        _stop_with(st.error, str(exc), "Start the app with `gpufleet dashboard --charts vega` or `--charts plotly`.")
+        return
     mtime = store_mtime(db)  # the store version this run reads, from the filters to the page
     try:
         info = cached.info(str(db), mtime)
@@ -105,7 +110,7 @@ def main() -> None:
     filters = _sidebar(info, initial)
     st.query_params.from_dict(to_query(filters))
     start, end = window(filters, info.first, info.last)
-    ctx = Context(db=str(db), mtime=mtime, info=info, filters=filters, start=start, end=end)
+    ctx = Context(db=str(db), mtime=mtime, info=info, filters=filters, start=start, end=end, charts=charts)
     pages = [st.Page(_page(module, ctx), title=title, url_path=path, icon=icon, default=i == 0)
              for i, (title, path, module, icon) in enumerate(PAGES)]
     nav = st.navigation(pages)

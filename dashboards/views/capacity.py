@@ -9,8 +9,8 @@ import streamlit as st  # noqa: TID251
 
 from gpufleet.analytics.capacity.erlang import servers_for_slo
 from gpufleet.dashboards import cached
-from gpufleet.dashboards.charts import forecast_band
 from gpufleet.dashboards.context import Context
+from gpufleet.dashboards.views.common import chart_kit, plot
 
 __all__ = ["render"]
 
@@ -32,7 +32,7 @@ def _forecast(ctx: Context) -> float | None:
     c[0].metric("Peak hour (history)", f"{float(hist['requests'].to_numpy().max()):,.0f} req/h")
     c[1].metric("Forecast peak (90% upper)", f"{peak:,.0f} req/h")
     c[2].metric("Method", fc.method)
-    st.altair_chart(forecast_band(hist, future), width="stretch")
+    plot(ctx, chart_kit(ctx).forecast_band(hist, future))
     st.caption("Blue: requests per hour; orange: the forecast and its 90% interval.")
     model, base = res.backtest(fc.method), res.backtest("seasonal_naive")
     if model is not None and base is not None and fc.method != "seasonal_naive":

@@ -1,17 +1,21 @@
-"""Shared pieces of the pages: the "not available" state, empty states and number formats."""
+"""Shared pieces of the pages: the "not available" state, tables, charts, downloads and number formats."""
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
 
 import polars as pl
 import streamlit as st  # noqa: TID251
 
+from gpufleet.dashboards import charts
+from gpufleet.dashboards.context import Context
 from gpufleet.dashboards.html_table import html_table
 from gpufleet.dashboards.shaping import first_rows, formatted
 
-__all__ = ["available", "unavailable", "gib", "table", "csv_download", "TABLE_ROWS"]
+__all__ = ["available", "unavailable", "gib", "table", "csv_download", "chart_kit", "plot", "TABLE_ROWS"]
 
 EXTRA_HINT = "pip install 'gpufleet[app]'"
 TABLE_ROWS = 25  # rows a page's table shows (each costs a new tab ~7 ms); the rest are in its CSV download
@@ -36,6 +40,23 @@ def unavailable(what: str, module: str) -> None:
 def gib(n_bytes: float | None) -> float | None:
     """Bytes to GiB, None stays None."""
     return None if n_bytes is None else n_bytes / 2**30
+
+
+def chart_kit(ctx: Context) -> ModuleType:
+    """The module building this app's charts: :mod:`charts` (Vega-Lite) or :mod:`plotly_charts`, as started."""
+    if ctx.charts == "plotly":
+        from gpufleet.dashboards import plotly_charts
+
+        return plotly_charts
+    return charts
+
+
+def plot(ctx: Context, chart: Any) -> None:
+    """Draw a chart from :func:`chart_kit` across the page: an Altair chart, or a Plotly figure."""
+    if ctx.charts == "plotly":
+        st.plotly_chart(chart, width="stretch", config={"displaylogo": False})
+    else:
+        st.altair_chart(chart, width="stretch")
 
 
 def csv_download(label: str, frame: pl.DataFrame, file_name: str, key: str) -> None:

@@ -7,9 +7,8 @@ import streamlit as st  # noqa: TID251
 
 from gpufleet.analytics.cost.whatif import compare_pricing
 from gpufleet.dashboards import cached
-from gpufleet.dashboards.charts import bars
 from gpufleet.dashboards.context import Context
-from gpufleet.dashboards.views.common import table
+from gpufleet.dashboards.views.common import chart_kit, plot, table
 
 __all__ = ["render", "usd"]
 
@@ -41,7 +40,7 @@ def _chargeback(ctx: Context) -> None:
     parts = ("cost_cents", "idle_cents", "shared_cents")
     shown = charged.with_columns((pl.col(c) / 100).alias(c) for c in parts)
     long = shown.unpivot(index=by, on=list(parts), variable_name="part", value_name="usd")
-    st.altair_chart(bars(long, "usd", by, "part", order=parts, value_title="USD"), width="stretch")
+    plot(ctx, chart_kit(ctx).bars(long, "usd", by, "part", order=parts, value_title="USD"))
     table(charged, formats={c: "{:,.0f}" for c in charged.columns if c.endswith("_cents")} | {"gpu_hours": "{:,.1f}"})
 
 

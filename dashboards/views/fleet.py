@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import polars as pl
 import streamlit as st  # noqa: TID251
 
 from gpufleet.analytics.fleet import STATES
 from gpufleet.dashboards import cached
-from gpufleet.dashboards.charts import bars, time_bars
 from gpufleet.dashboards.context import Context
 from gpufleet.dashboards.shaping import EVERY, SEVERITIES, bin_every, live_table, xid_nodes, xid_timeline
-from gpufleet.dashboards.views.common import csv_download, table
+from gpufleet.dashboards.views.common import chart_kit, csv_download, plot, table
 
 __all__ = ["render", "LIVE_ROWS", "NODE_ROWS", "LIVE_FORMATS"]
 
@@ -25,10 +22,10 @@ LIVE_FORMATS = {"utilization_ratio": "{:.0%}", "temperature_celsius": "{:.0f}", 
 COUNT_FORMATS = {s: "{:,.0f}" for s in (*SEVERITIES, "total")}
 
 
-def _states(by_model: pl.DataFrame) -> None:
+def _states(ctx: Context, by_model: pl.DataFrame) -> None:
     st.subheader("GPUs by model and state")
     long = by_model.unpivot(index="gpu_model", on=list(STATES), variable_name="state", value_name="gpus")
-    st.altair_chart(bars(long, "gpus", "gpu_model", "state", order=STATES, colors=COLORS), width="stretch")
+    plot(ctx, chart_kit(ctx).bars(long, "gpus", "gpu_model", "state", order=STATES, colors=COLORS))
     table(by_model)
 
 
@@ -39,16 +36,15 @@ def _live(gpus: pl.DataFrame) -> None:
           note="Least healthy first.")
 
 
-def _xids(events: pl.DataFrame, xids: pl.DataFrame, start: datetime, end: datetime) -> None:
+def _xids(ctx: Context, events: pl.DataFrame, xids: pl.DataFrame) -> None:
     st.subheader("XIDs")
     if xids.height == 0:
         st.success("No XID errors in this window.", icon=":material/check_circle:")
         return
     table(xids, formats={"events": "{:,.0f}"})
-    every = bin_every(start, end)
-    st.altair_chart(time_bars(xid_timeline(events, every), "ts", "events", "severity", EVERY[every],
-                              order=SEVERITIES, colors=XID_COLORS, value_title=f"events per {every}"),
-                    width="stretch")
+    every = bin_every(ctx.start, ctx.end)
+    plot(ctx, chart_kit(ctx).time_bars(xid_timeline(events, every), "ts", "events", "severity", EVERY[every],
+                                       order=SEVERITIES, colors=XID_COLORS, value_title=f"events per {every}"))
     st.markdown("**XIDs by node**, most critical first")
     table(xid_nodes(events), formats=COUNT_FORMATS, limit=NODE_ROWS, download="gpufleet-xid-nodes.csv")
     csv_download(f"Download all {events.height:,} XID events (CSV)", events, "gpufleet-xid-events.csv",
@@ -73,7 +69,7 @@ def render(ctx: Context) -> None:
     critical_xids = int(critical["count"].sum()) if critical.height else 0
     cols[5].metric("Critical XIDs", f"{critical_xids:,}")
 
-    _states(snap.by_model_state)
+    _states(ctx, snap.by_model_state)
 
     st.subheader("Lost GPUs")
     if snap.lost.height:
@@ -82,4 +78,4 @@ def render(ctx: Context) -> None:
         st.success("No GPU is lost: every GPU answered its last scrape.", icon=":material/check_circle:")
 
     _live(snap.gpus)
-    _xids(snap.events, snap.xids, ctx.start, ctx.end)
+    _xids(ctx, snap.events, snap.xids)

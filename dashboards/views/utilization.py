@@ -6,9 +6,8 @@ import polars as pl
 import streamlit as st  # noqa: TID251
 
 from gpufleet.dashboards import cached
-from gpufleet.dashboards.charts import bars
 from gpufleet.dashboards.context import Context
-from gpufleet.dashboards.views.common import table
+from gpufleet.dashboards.views.common import chart_kit, plot, table
 
 __all__ = ["render"]
 
@@ -32,8 +31,8 @@ def render(ctx: Context) -> None:
     cols[2].metric("Efficiency", f"{used / alloc:.0%}" if alloc else "-")
     long = groups.unpivot(index=by, on=["allocated_gpu_hours", "used_gpu_hours"], variable_name="kind",
                          value_name="gpu_hours")
-    st.altair_chart(bars(long, "gpu_hours", by, "kind", order=("allocated_gpu_hours", "used_gpu_hours"),
-                         grouped=True, value_title="GPU-hours"), width="stretch")
+    plot(ctx, chart_kit(ctx).bars(long, "gpu_hours", by, "kind", order=("allocated_gpu_hours", "used_gpu_hours"),
+                                  grouped=True, value_title="GPU-hours"))
     table(groups, formats={"allocated_gpu_hours": "{:,.1f}", "used_gpu_hours": "{:,.1f}", "efficiency": "{:.0%}"})
     st.subheader("Idle and under-used GPUs")
     recs = cached.recommendations(ctx.db, ctx.mtime, ctx.start, ctx.end)

@@ -74,6 +74,24 @@ def test_unknown_filter_value_shows_the_empty_state(monkeypatch, demo_store):
     assert metrics(at)["GPUs"] == "32"
 
 
+def test_charts_are_vega_lite_unless_plotly_is_asked_for(monkeypatch, demo_store):
+    monkeypatch.delenv("GPUFLEET_DASHBOARD_CHARTS", raising=False)
+    at = run_app(monkeypatch, demo_store, {"range": "all"})
+    assert len(at.get("vega_lite_chart")) == 2 and not at.get("plotly_chart")
+    monkeypatch.setenv("GPUFLEET_DASHBOARD_CHARTS", "plotly")
+    at = run_app(monkeypatch, demo_store, {"range": "all"})
+    assert len(at.get("plotly_chart")) == 2 and not at.get("vega_lite_chart")
+    # the same numbers whichever library draws the charts
+    assert metrics(at)["GPUs"] == f"{snapshot(demo_store).gpus.height:,}"
+
+
+def test_an_unknown_chart_library_is_named(monkeypatch, demo_store):
+    monkeypatch.setenv("GPUFLEET_DASHBOARD_CHARTS", "bokeh")
+    at = run_app(monkeypatch, demo_store)
+    assert at.error[0].value == "charts 'bokeh' is not one of vega, plotly"
+    assert not at.metric
+
+
 def test_missing_store(monkeypatch, tmp_path):
     at = run_app(monkeypatch, tmp_path / "nope.duckdb")
     assert "does not exist" in at.error[0].value

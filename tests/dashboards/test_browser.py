@@ -1,4 +1,6 @@
 import datetime as dt
+import os
+import subprocess
 
 import pytest
 
@@ -9,7 +11,7 @@ from gpufleet.analytics.fleet import load_snapshot, store_range
 from gpufleet.core.store import open_readonly
 from gpufleet.dashboards.html_table import CLASS
 
-from .conftest import ARTIFACTS
+from .conftest import ARTIFACTS, free_port, stop, wait_http
 
 PAGES = ["fleet", "utilization", "cost", "slos", "capacity", "probes", "reliability"]
 
@@ -107,5 +109,39 @@ def test_cost_table_lists_every_team_with_the_analytics_total(browser, streamlit
         # numbers are right-aligned, labels are not
         assert page.locator(f".{CLASS}").first.locator("tbody td.num").count() == len(rows) * 5
         assert page.locator(f".{CLASS}").first.locator("tbody td:not(.num)").count() == len(rows)
+    finally:
+        page.close()
+
+
+@pytest.fixture(scope="module")
+def plotly_url(demo_store):
+    """The app started with ``--charts plotly`` over the demo store."""
+    from gpufleet.dashboards.launch import command
+
+    port = free_port()
+    proc = subprocess.Popen(command(demo_store, port, charts="plotly", warm=""), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "GPUFLEET_DB": ""})
+    try:
+        wait_http(f"http://127.0.0.1:{port}/_stcore/health", proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+def test_plotly_charts_draw_the_same_page(browser, plotly_url, expected):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        page.goto(f"{plotly_url}/?range=all", wait_until="domcontentloaded")
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2",
+                               timeout=60_000)
+        assert page.locator('[data-testid="stVegaLiteChart"]').count() == 0
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.locator('[data-testid="stMetricLabel"]', has_text="Lost").first.wait_for(timeout=60_000)
+        shown = shown_metrics(page)
+        assert {k: shown.get(k) for k in expected["fleet"]} == expected["fleet"]
+        # the GPUs-by-state bars: one trace per state, drawn as SVG bars
+        assert page.locator(".js-plotly-plot").first.locator("g.trace.bars").count() == 4
+        page.screenshot(path=str(ARTIFACTS / "fleet-plotly.png"), full_page=True)
     finally:
         page.close()

@@ -100,3 +100,31 @@ def test_the_dashboard_command_names_a_bad_warm_up_range(demo_store):
 
 def test_preload_skips_a_module_that_is_not_installed():
     assert preload(("gpufleet.dashboards.charts", "gpufleet_no_such_extra.module")) == ["gpufleet_no_such_extra.module"]
+
+
+def test_the_dashboard_command_names_an_unknown_chart_library(demo_store):
+    from typer.testing import CliRunner
+
+    from gpufleet.main import app
+
+    result = CliRunner().invoke(app, ["dashboard", "--db", str(demo_store), "--charts", "bokeh"])
+    assert result.exit_code == 2
+    assert "charts 'bokeh' is not one of vega, plotly" in result.output
+
+
+def test_the_launch_command_passes_the_chart_library(tmp_path):
+    cmd = command(tmp_path / "s.duckdb", 8600, charts="plotly")
+    assert cmd[-2:] == ["--charts", "plotly"]
+    assert "--charts" not in command(tmp_path / "s.duckdb", 8600)
+
+
+def test_plotly_charts_without_the_plotly_extra_say_how_to_install_it(monkeypatch):
+    import importlib.util
+
+    from gpufleet.dashboards import launch
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(launch.importlib.util, "find_spec", lambda name, *a: None if name == "plotly" else real(name, *a))
+    with pytest.raises(ImportError, match=r"pip install 'gpufleet\[app,plotly\]'"):
+        launch.check_charts("plotly")
+    launch.check_charts("vega")
