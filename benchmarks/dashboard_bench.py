@@ -248,9 +248,9 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def _prime(pw: Any, profile: Path, db: Path, port: int, env: dict[str, str], log: Path) -> None:
+def _prime(pw: Any, profile: Path, db: Path, port: int, env: dict[str, str], log: Path, charts: str) -> None:
     """An earlier visit of this browser profile: every page of the app at the same address (6 h views)."""
-    proc = _serve(command(db, port), port, {**env, "GPUFLEET_DASHBOARD_WARM": "0"}, log)
+    proc = _serve(command(db, port, charts=charts), port, {**env, "GPUFLEET_DASHBOARD_WARM": "0"}, log)
     try:
         context = pw.chromium.launch_persistent_context(str(profile), executable_path="/usr/bin/chromium",
                                                         headless=True, args=CHROMIUM, viewport=VIEWPORT)
@@ -272,6 +272,8 @@ def main() -> int:
     ap.add_argument("--range", default="all", help="time-range filter the pages are opened with")
     ap.add_argument("--no-warm", action="store_true",
                     help="turn off the app's warm-up (at server start and after a session's first page)")
+    ap.add_argument("--charts", default="vega", choices=("vega", "plotly"),
+                    help="the chart library the app is started with (gpufleet dashboard --charts)")
     ap.add_argument("--pause", type=float, default=0.0,
                     help="seconds to wait after the session opens before clicking (a reader on the first page)")
     args = ap.parse_args()
@@ -291,9 +293,9 @@ def main() -> int:
         floor_app = Path(tmp) / "floors.py"
         floor_app.write_text(FLOOR_APP)
         floor_cmd = [sys.executable, "-m", "streamlit", "run", str(floor_app), *options(floor_port)]
-        _prime(pw, profile, args.db, port, env, Path(tmp) / "prime.log")
+        _prime(pw, profile, args.db, port, env, Path(tmp) / "prime.log", args.charts)
         t_start = time.perf_counter()
-        procs = [_serve(command(args.db, port), port, env, log),
+        procs = [_serve(command(args.db, port, charts=args.charts), port, env, log),
                  _serve(floor_cmd, floor_port, env, Path(tmp) / "floors.log")]
         try:
             warm_line = "warm-up off" if args.no_warm else _wait_warm(log)
@@ -323,7 +325,8 @@ def main() -> int:
         finally:
             for p in procs:
                 stop(p)
-    print(f"server: {warm_line} (health to done {warm_wait:.1f} s); load average (1, 5, 15 min) at start, "
+    print(f"charts: {args.charts}; server: {warm_line} (health to done {warm_wait:.1f} s); load average (1, 5, 15 min) "
+          "at start, "
           f"after warm-up, after the returning browser, at the end: {' | '.join(loads)}")
     print(f"session opened on {PAGES[-1][0]} in {opened:.2f} s (returning browser; then {args.pause:g} s "
           "before the first click)")
