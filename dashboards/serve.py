@@ -14,21 +14,24 @@ import sys
 import threading
 from pathlib import Path
 
-from gpufleet.dashboards.context import resolve_db
-from gpufleet.dashboards.warmup import enabled, parse_ranges, preload, warm_store
+from gpufleet.dashboards.context import resolve_charts, resolve_db
+from gpufleet.dashboards.warmup import PRELOAD, enabled, parse_ranges, preload, warm_store
 
 __all__ = ["DEFAULT_WARM", "main", "split_args"]
 
 DEFAULT_WARM = "7d,all"
 
 
-def split_args(argv: list[str]) -> tuple[Path | None, list[str]]:
-    """The store path and the ranges to warm, from the app's arguments (after ``--``) in ``argv``."""
+def split_args(argv: list[str]) -> tuple[Path | None, list[str], str]:
+    """The store path, the ranges to warm and the chart library, from the app's arguments (after ``--``) in ``argv``.
+
+    Raises ValueError naming a range or a chart library that the app does not offer.
+    """
     app_args = argv[argv.index("--") + 1:] if "--" in argv else []
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--warm", default=DEFAULT_WARM)
     known, _ = parser.parse_known_args(app_args)
-    return resolve_db(app_args), parse_ranges(known.warm)
+    return resolve_db(app_args), parse_ranges(known.warm), resolve_charts(app_args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,18 +40,18 @@ def main(argv: list[str] | None = None) -> int:
 
     args = sys.argv[1:] if argv is None else argv
     try:
-        db, ranges = split_args(args)
+        db, ranges, charts = split_args(args)
     except ValueError as exc:
-        print(f"gpufleet dashboard: --warm: {exc}", file=sys.stderr)
+        print(f"gpufleet dashboard: {exc}", file=sys.stderr)
         return 2
     # Streamlit and the modules the warm-up imports lazily are imported here, before the warm-up thread
     # starts: two threads importing the same packages at once can see one of them half initialised.
     from streamlit.web import cli as stcli  # noqa: TID251
 
     if db is not None and db.exists() and ranges and enabled():
-        preload()
-        threading.Thread(target=warm_store, args=(str(db.resolve()), ranges), name="gpufleet-warm-store",
-                         daemon=True).start()
+        preload((*PRELOAD, "gpufleet.dashboards.plotly_charts") if charts == "plotly" else PRELOAD)
+        threading.Thread(target=warm_store, args=(str(db.resolve()), ranges), kwargs={"charts": charts},
+                         name="gpufleet-warm-store", daemon=True).start()
 
     sys.argv = ["streamlit", "run", str(APP), *args]
     try:

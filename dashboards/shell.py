@@ -120,4 +120,4 @@ def main() -> None:
         st.error(str(exc))
     # after the page is drawn, so the warm-up never delays the page asked for
     if warmup.enabled():
-        warmup.warm(ctx.db, ctx.mtime, start, end)
+        warmup.warm(ctx.db, ctx.mtime, start, end, ctx.charts)

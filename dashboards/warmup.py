@@ -19,11 +19,11 @@ from datetime import datetime
 from typing import TextIO
 
 from gpufleet.dashboards import queries, results
-from gpufleet.dashboards.context import store_mtime
+from gpufleet.dashboards.context import CHARTS, store_mtime
 from gpufleet.dashboards.filters import RANGES, Filters, window
 from gpufleet.dashboards.memo import MEMO
 
-__all__ = ["JOB_GPUS", "enabled", "steps", "warm", "warm_store", "parse_ranges", "preload"]
+__all__ = ["JOB_GPUS", "PRELOAD", "enabled", "steps", "warm", "warm_store", "parse_ranges", "preload"]
 
 JOB_GPUS = 1024  # the Reliability page's default training-job size
 PRELOAD = ("gpufleet.analytics.cost.report", "gpufleet.analytics.capacity.forecast",
@@ -52,13 +52,22 @@ def preload(names: Sequence[str] = PRELOAD) -> list[str]:
     return skipped
 
 
-def _preload_charts() -> None:
-    """Build and serialise one tiny chart: the first one in a process loads Altair's schema (~0.1-0.5 s)."""
+def _preload_charts(charts: str = CHARTS[0]) -> None:
+    """Build and serialise one tiny chart of the app's library.
+
+    The first chart in a process loads Altair's schema or Plotly's validators (~0.1-0.5 s).
+    """
     import polars as pl
 
-    from gpufleet.dashboards.charts import bars
+    tiny = pl.DataFrame({"g": ["warm"], "p": ["x"], "v": [1.0]})
+    if charts == "plotly":
+        from gpufleet.dashboards import plotly_charts
 
-    bars(pl.DataFrame({"g": ["warm"], "p": ["x"], "v": [1.0]}), "v", "g", "p").to_dict()
+        plotly_charts.bars(tiny, "v", "g", "p").to_json()
+    else:
+        from gpufleet.dashboards import charts as vega_charts
+
+        vega_charts.bars(tiny, "v", "g", "p").to_dict()
 
 
 def steps(db: str, mtime: float, start: datetime, end: datetime) -> list[Callable[[], object]]:
@@ -112,16 +121,16 @@ def _claim(db: str, mtime: float, start: datetime, end: datetime) -> bool:
     return True
 
 
-def warm(db: str, mtime: float, start: datetime, end: datetime) -> bool:
+def warm(db: str, mtime: float, start: datetime, end: datetime, charts: str = CHARTS[0]) -> bool:
     """Start computing the default views of every page for this window, once per store version and window.
 
     Frames of older versions of the same store are dropped from the memo first. Returns whether a new
-    warm-up started.
+    warm-up started. ``charts`` is the app's chart library (see :data:`context.CHARTS`).
     """
     if not _claim(db, mtime, start, end):
         return False
     MEMO.drop(lambda k: _stale(k, db, mtime))
-    todo = [_preload_charts, *steps(db, mtime, start, end)]
+    todo = [lambda: _preload_charts(charts), *steps(db, mtime, start, end)]
     threading.Thread(target=_run, args=(todo,), name="gpufleet-warm", daemon=True).start()
     return True
 
@@ -135,12 +144,13 @@ def parse_ranges(text: str) -> list[str]:
     return out
 
 
-def warm_store(db: str, ranges: Sequence[str], log: TextIO = sys.stderr,
-               clock: Callable[[], float] = time.perf_counter) -> list[tuple[datetime, datetime]]:
+def warm_store(db: str, ranges: Sequence[str], log: TextIO = sys.stderr, clock: Callable[[], float] = time.perf_counter,
+               charts: str = CHARTS[0]) -> list[tuple[datetime, datetime]]:
     """Warm every page's default view of each range's window (newest data, no other filter), in this thread.
 
     Logs one line per window and a last line holding ``warm-up done``; returns the windows warmed (a window
     two ranges share is warmed once). A store that cannot be read is logged and left to the pages to report.
+    ``charts`` is the app's chart library (see :data:`context.CHARTS`).
     """
     t0 = clock()
     mtime = store_mtime(db)
@@ -149,7 +159,7 @@ def warm_store(db: str, ranges: Sequence[str], log: TextIO = sys.stderr,
     except Exception as exc:  # noqa: BLE001 - the page shows the same error with its hint
         print(f"gpufleet dashboard: warm-up skipped: {exc}", file=log, flush=True)
         return []
-    _preload_charts()
+    _preload_charts(charts)
     done: list[tuple[datetime, datetime]] = []
     for rng in ranges:
         start, end = window(Filters(range=rng), info.first, info.last)

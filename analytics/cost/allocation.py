@@ -62,7 +62,9 @@ def chargeback(priced: pl.DataFrame, by: str = "namespace", *, idle: SplitMode =
         .otherwise(pl.lit("workload")),
         _group=pl.col(by).fill_null("__unallocated__"))
     asset_cents = to_cents(float(df["cost_usd"].sum()))
-    per = (df.group_by("_kind", "_group").agg(pl.col("gpu_hours").sum(), pl.col("cost_usd").sum())
+    # Line costs to the micro-dollar: a float sum depends on the order of its rows, which differs between
+    # sources, and the cent split below must not flip a tie on the last bits of that sum.
+    per = (df.group_by("_kind", "_group").agg(pl.col("gpu_hours").sum(), pl.col("cost_usd").sum().round(6))
            .sort("_kind", "_group"))
     own = per.filter(pl.col("_kind") == "workload")
     groups = own["_group"].to_list()

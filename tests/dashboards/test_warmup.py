@@ -27,9 +27,13 @@ def test_parse_ranges_names_a_range_the_app_does_not_offer():
 
 def test_split_args_reads_the_store_and_ranges_after_the_double_dash(monkeypatch):
     monkeypatch.delenv("GPUFLEET_DB", raising=False)
-    assert split_args(["--server.port", "1", "--", "--db", "/s.duckdb", "--warm", "1d"]) == (Path("/s.duckdb"), ["1d"])
-    assert split_args(["--", "--db", "/s.duckdb"]) == (Path("/s.duckdb"), parse_ranges(DEFAULT_WARM))
-    assert split_args(["--server.port", "1"]) == (None, parse_ranges(DEFAULT_WARM))
+    monkeypatch.delenv("GPUFLEET_DASHBOARD_CHARTS", raising=False)
+    assert split_args(["--server.port", "1", "--", "--db", "/s.duckdb", "--warm", "1d", "--charts", "plotly"]) == (
+        Path("/s.duckdb"), ["1d"], "plotly")
+    assert split_args(["--", "--db", "/s.duckdb"]) == (Path("/s.duckdb"), parse_ranges(DEFAULT_WARM), "vega")
+    assert split_args(["--server.port", "1"]) == (None, parse_ranges(DEFAULT_WARM), "vega")
+    with pytest.raises(ValueError, match="charts 'bokeh' is not one of vega, plotly"):
+        split_args(["--", "--charts", "bokeh"])
 
 
 def test_the_launch_command_runs_the_warming_server_with_the_ranges(tmp_path):
