@@ -44,6 +44,7 @@ from typing import Any
 import httpx
 
 from gpufleet.core.simfleet import FleetConfig
+from gpufleet.dashboards.context import CHARTS
 from gpufleet.dashboards.launch import command, options, stop
 from gpufleet.dashboards.shell import PAGES
 from gpufleet.history import HistoryPlan, build_history
@@ -272,7 +273,7 @@ def main() -> int:
     ap.add_argument("--range", default="all", help="time-range filter the pages are opened with")
     ap.add_argument("--no-warm", action="store_true",
                     help="turn off the app's warm-up (at server start and after a session's first page)")
-    ap.add_argument("--charts", default="vega", choices=("vega", "plotly"),
+    ap.add_argument("--charts", default="vega", choices=tuple(CHARTS),
                     help="the chart library the app is started with (gpufleet dashboard --charts)")
     ap.add_argument("--pause", type=float, default=0.0,
                     help="seconds to wait after the session opens before clicking (a reader on the first page)")

@@ -3,27 +3,43 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from types import ModuleType
 
 from gpufleet.dashboards.data import StoreInfo
 from gpufleet.dashboards.filters import Filters
 
-__all__ = ["Context", "store_mtime", "resolve_db", "resolve_charts", "CHARTS"]
+__all__ = ["Context", "store_mtime", "resolve_db", "resolve_charts", "valid_charts", "chart_module", "CHARTS"]
 
-CHARTS = ("vega", "plotly")  # chart libraries the pages can draw with; the first is the default
+# chart libraries the pages can draw with, and the module that builds each one's charts; the first is the default
+CHARTS = {"vega": "gpufleet.dashboards.charts", "plotly": "gpufleet.dashboards.plotly_charts"}
+
+
+def _app_option(flag: str, env: str, argv: list[str] | None) -> str | None:
+    """``flag``'s value among the app's arguments (``streamlit run app.py -- ...``), else ``$env``, else None."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument(flag)
+    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    value = getattr(known, flag.lstrip("-")) or os.environ.get(env)
+    return str(value) if value else None
 
 
 def resolve_db(argv: list[str] | None = None) -> Path | None:
-    """The store path: ``--db`` among the app's arguments (``streamlit run app.py -- ...``), else ``$GPUFLEET_DB``."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--db")
-    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    value = known.db or os.environ.get("GPUFLEET_DB")
+    """The store path: ``--db`` among the app's arguments, else ``$GPUFLEET_DB``."""
+    value = _app_option("--db", "GPUFLEET_DB", argv)
     return Path(value) if value else None
+
+
+def valid_charts(name: str) -> str:
+    """``name`` if it is one of :data:`CHARTS`; else ValueError naming it."""
+    if name not in CHARTS:
+        raise ValueError(f"charts {name!r} is not one of {', '.join(CHARTS)}")
+    return name
 
 
 def resolve_charts(argv: list[str] | None = None) -> str:
@@ -31,13 +47,12 @@ def resolve_charts(argv: list[str] | None = None) -> str:
 
     Raises ValueError naming a value that is not one of :data:`CHARTS`.
     """
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--charts")
-    known, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    value = known.charts or os.environ.get("GPUFLEET_DASHBOARD_CHARTS") or CHARTS[0]
-    if value not in CHARTS:
-        raise ValueError(f"charts {value!r} is not one of {', '.join(CHARTS)}")
-    return str(value)
+    return valid_charts(_app_option("--charts", "GPUFLEET_DASHBOARD_CHARTS", argv) or next(iter(CHARTS)))
+
+
+def chart_module(name: str) -> ModuleType:
+    """The module building the charts of library ``name`` (same functions, same arguments, either library)."""
+    return importlib.import_module(CHARTS[valid_charts(name)])
 
 
 def store_mtime(db: str | Path) -> float:
@@ -56,4 +71,4 @@ class Context:
     filters: Filters
     start: datetime
     end: datetime
-    charts: str = CHARTS[0]  # the chart library, one of CHARTS
+    charts: str = "vega"  # the chart library, one of CHARTS

@@ -34,9 +34,9 @@ def command(db: Path, port: int, *, address: str = "127.0.0.1", headless: bool =
 
 def check_charts(charts: str) -> None:
     """Raise ValueError for a chart library the app does not offer, ImportError when its package is missing."""
-    from gpufleet.dashboards.context import resolve_charts
+    from gpufleet.dashboards.context import valid_charts
 
-    resolve_charts(["--charts", charts])
+    valid_charts(charts)
     if charts == "plotly" and importlib.util.find_spec("plotly") is None:
         raise ImportError("--charts plotly needs the 'plotly' extra: pip install 'gpufleet[app,plotly]'")
 

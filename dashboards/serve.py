@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from gpufleet.dashboards.context import resolve_charts, resolve_db
+from gpufleet.dashboards.context import CHARTS, resolve_charts, resolve_db
 from gpufleet.dashboards.warmup import PRELOAD, enabled, parse_ranges, preload, warm_store
 
 __all__ = ["DEFAULT_WARM", "main", "split_args"]
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     from streamlit.web import cli as stcli  # noqa: TID251
 
     if db is not None and db.exists() and ranges and enabled():
-        preload((*PRELOAD, "gpufleet.dashboards.plotly_charts") if charts == "plotly" else PRELOAD)
+        preload((*PRELOAD, CHARTS[charts]))
         threading.Thread(target=warm_store, args=(str(db.resolve()), ranges), kwargs={"charts": charts},
                          name="gpufleet-warm-store", daemon=True).start()
 

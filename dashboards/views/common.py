@@ -10,15 +10,14 @@ from typing import Any
 import polars as pl
 import streamlit as st  # noqa: TID251
 
-from gpufleet.dashboards import charts
-from gpufleet.dashboards.context import Context
+from gpufleet.dashboards.context import Context, chart_module
 from gpufleet.dashboards.html_table import html_table
 from gpufleet.dashboards.shaping import first_rows, formatted
 
 __all__ = ["available", "unavailable", "gib", "table", "csv_download", "chart_kit", "plot", "TABLE_ROWS"]
 
 EXTRA_HINT = "pip install 'gpufleet[app]'"
-TABLE_ROWS = 25  # rows a page's table shows (each costs a new tab ~7 ms); the rest are in its CSV download
+TABLE_ROWS = 25  # rows a page's table shows; the rest are in its CSV download
 SCROLL_ROWS = 12  # a table of more rows scrolls inside TABLE_HEIGHT pixels
 TABLE_HEIGHT = 440
 
@@ -44,11 +43,7 @@ def gib(n_bytes: float | None) -> float | None:
 
 def chart_kit(ctx: Context) -> ModuleType:
     """The module building this app's charts: :mod:`charts` (Vega-Lite) or :mod:`plotly_charts`, as started."""
-    if ctx.charts == "plotly":
-        from gpufleet.dashboards import plotly_charts
-
-        return plotly_charts
-    return charts
+    return chart_module(ctx.charts)
 
 
 def plot(ctx: Context, chart: Any) -> None:

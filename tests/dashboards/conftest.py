@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
 
 from gpufleet.core.simfleet import FleetConfig
@@ -12,6 +13,12 @@ from gpufleet.history import HistoryPlan, build_history
 
 END = 1_767_830_400.0  # 2026-01-08 00:00 UTC
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboards"
+
+
+def gpu_states() -> pl.DataFrame:
+    """A long frame for the chart tests: GPUs per model and state."""
+    return pl.DataFrame({"model": ["H100", "H100", "A100", "A100"], "state": ["healthy", "lost"] * 2,
+                         "gpus": [7.0, 1.0, 4.0, 0.0]})
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,9 @@ import polars as pl
 
 from gpufleet.dashboards.charts import ROW_HEIGHT, bars, forecast_band, time_bars
 
+from .conftest import gpu_states as long
+
 T0 = dt.datetime(2026, 1, 1)
-
-
-def long() -> pl.DataFrame:
-    return pl.DataFrame({"model": ["H100", "H100", "A100", "A100"], "state": ["healthy", "lost"] * 2,
-                         "gpus": [7.0, 1.0, 4.0, 0.0]})
 
 
 def test_bars_stack_the_parts_in_the_given_order_and_colours():

@@ -8,12 +8,9 @@ pytest.importorskip("plotly")
 from gpufleet.dashboards.charts import ROW_HEIGHT  # noqa: E402
 from gpufleet.dashboards.plotly_charts import bars, forecast_band, time_bars  # noqa: E402
 
+from .conftest import gpu_states as long  # noqa: E402
+
 T0 = dt.datetime(2026, 1, 1)
-
-
-def long() -> pl.DataFrame:
-    return pl.DataFrame({"model": ["H100", "H100", "A100", "A100"], "state": ["healthy", "lost"] * 2,
-                         "gpus": [7.0, 1.0, 4.0, 0.0]})
 
 
 def test_bars_stack_one_trace_per_part_in_the_given_order_and_colours():
