@@ -63,9 +63,9 @@ def query(url: str, expr: str) -> dict:
     return httpx.get(f"{url}/api/v1/query", params={"query": expr}, timeout=30).json()
 
 
-def query_until_data(url: str, expr: str, tries: int = 15, enough: Callable[[list[dict]], bool] = bool) -> dict:
+def query_until_data(url: str, expr: str, tries: int = 30, enough: Callable[[list[dict]], bool] = bool) -> dict:
     """A scrape that timed out on a loaded machine marks its series stale until the next good one: ask again,
-    for up to half a minute, until the result is ``enough`` (by default: not empty; the simulated fleet answers
+    for up to a minute, until the result is ``enough`` (by default: not empty; the simulated fleet answers
     from this test's process, which a busy CI starves, so some targets' series can be missing for a while)."""
     for _ in range(tries - 1):
         body = query(url, expr)
