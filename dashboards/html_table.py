@@ -7,6 +7,7 @@ styled React component and its frame into a pandas Styler on the server; on a 25
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 
 import polars as pl
@@ -32,13 +33,14 @@ def _cell(tag: str, value: object, numeric: bool) -> str:
     return f'<{tag} class="num">{text}</{tag}>' if numeric else f"<{tag}>{text}</{tag}>"
 
 
-def html_table(shown: pl.DataFrame, numeric: set[str], *, max_height: int | None = None) -> str:
+def html_table(shown: pl.DataFrame, numeric: set[str], *, max_height: int | None = None,
+               header: Callable[[str], str] = str) -> str:
     """``shown`` (values already formatted) as an HTML table; columns in ``numeric`` are right-aligned.
 
     Every header and value is HTML-escaped: labels come from the store. ``max_height`` (pixels) makes the
-    table scroll under a header that stays put.
+    table scroll under a header that stays put; ``header`` turns a column's name into its heading.
     """
-    head = "".join(_cell("th", c, c in numeric) for c in shown.columns)
+    head = "".join(_cell("th", header(c), c in numeric) for c in shown.columns)
     flags = [c in numeric for c in shown.columns]
     body = "".join("<tr>" + "".join(_cell("td", v, n) for v, n in zip(row, flags, strict=True)) + "</tr>"
                    for row in shown.iter_rows())

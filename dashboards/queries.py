@@ -67,9 +67,13 @@ def latency_table(buckets: pl.DataFrame, thresholds: dict[str, float]) -> pl.Dat
 
 def hourly_requests(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, model: str | None = None
                     ) -> pl.DataFrame:
-    """Requests finished per hour (all models, or one); hours without a scrape are absent."""
+    """Requests finished per whole hour of ``[start, end]`` (all models, or one); hours without a scrape are absent.
+
+    An hour the window cuts (the newest, still being scraped, or one ``start`` falls inside) would read as a
+    drop in traffic and pull a seasonal forecast down with it, so only hours wholly inside are kept.
+    """
     sql = ("SELECT c.ts, sum(c.delta) AS requests FROM counters_1h c JOIN series s USING (series_id) "
-           "WHERE s.metric = 'gpufleet_serving_requests_total' AND c.ts >= date_trunc('hour', ?) AND c.ts <= ? "
+           "WHERE s.metric = 'gpufleet_serving_requests_total' AND c.ts >= ? AND c.ts + INTERVAL 1 HOUR <= ? "
            + ("AND " + _MODEL + " = ? " if model else "") + "GROUP BY 1 ORDER BY 1")
     return _pl(con, sql, [start, end, *([model] if model else [])])
 

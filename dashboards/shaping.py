@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from gpufleet.analytics.fleet import STATES
+from gpufleet.dashboards.labels import number
 
 __all__ = ["SEVERITIES", "EVERY", "bin_every", "xid_timeline", "xid_nodes", "live_table", "first_rows", "formatted",
            "MINUTES"]
@@ -72,14 +73,23 @@ def first_rows(frame: pl.DataFrame, limit: int) -> tuple[pl.DataFrame, str | Non
 
 
 def formatted(frame: pl.DataFrame, formats: Mapping[str, str]) -> pl.DataFrame:
-    """``frame`` with each column named in ``formats`` turned into text by its format (``"{:.1%}"``, ``"${:,.2f}"``).
+    """``frame`` with every value written as text, as a table shows it.
 
-    Nulls stay null; columns ``formats`` names that ``frame`` lacks are ignored. Timestamps not named are
-    written to the minute (``MINUTES``): the stores keep whole minutes, and a page's markdown renderer would
-    read ``00:00:00`` as an emoji code and load its emoji tables before showing the page.
+    Each column named in ``formats`` is written by its format (``"{:.1%}"``, ``"{:,.2f}"``), other numbers by
+    :func:`labels.number` (integers grouped by thousands), booleans as yes/no. Nulls stay null; columns
+    ``formats`` names that ``frame`` lacks are ignored. Timestamps not named are written to the minute
+    (``MINUTES``): the stores keep whole minutes, and a page's markdown renderer would read ``00:00:00`` as an
+    emoji code and load its emoji tables before showing the page.
     """
     cols = [pl.col(c).map_elements(spec.format, return_dtype=pl.String, skip_nulls=True).alias(c)
             for c, spec in formats.items() if c in frame.columns]
-    times = [pl.col(c).dt.strftime(MINUTES).alias(c) for c, t in frame.schema.items()
-             if c not in formats and isinstance(t, pl.Datetime)]
-    return frame.with_columns(*cols, *times) if cols or times else frame
+    rest = {c: t for c, t in frame.schema.items() if c not in formats}
+    times = [pl.col(c).dt.strftime(MINUTES).alias(c) for c, t in rest.items() if isinstance(t, pl.Datetime)]
+    ints = [pl.col(c).map_elements("{:,}".format, return_dtype=pl.String, skip_nulls=True).alias(c)
+            for c, t in rest.items() if t.is_integer()]
+    floats = [pl.col(c).map_elements(number, return_dtype=pl.String, skip_nulls=True).alias(c)
+              for c, t in rest.items() if t.is_float()]
+    flags = [pl.col(c).replace_strict({True: "yes", False: "no"}, return_dtype=pl.String).alias(c)
+             for c, t in rest.items() if t == pl.Boolean]
+    changed = [*cols, *times, *ints, *floats, *flags]
+    return frame.with_columns(*changed) if changed else frame

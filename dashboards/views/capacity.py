@@ -31,7 +31,7 @@ def _forecast(ctx: Context) -> float | None:
     c = st.columns(3)
     c[0].metric("Peak hour (history)", f"{float(hist['requests'].to_numpy().max()):,.0f} req/h")
     c[1].metric("Forecast peak (90% upper)", f"{peak:,.0f} req/h")
-    c[2].metric("Method", fc.method)
+    c[2].metric("Method", fc.method.replace("_", " ").capitalize())
     plot(ctx, chart_kit(ctx).forecast_band(hist, future))
     st.caption("Blue: requests per hour; orange: the forecast and its 90% interval.")
     model, base = res.backtest(fc.method), res.backtest("seasonal_naive")
@@ -39,7 +39,7 @@ def _forecast(ctx: Context) -> float | None:
         st.caption(f"Backtest over the last {model.origins} day(s): MASE {model.mase} vs {base.mase} for seasonal "
                    f"naive (MAPE {model.mape_pct}% vs {base.mape_pct}%).")
     if res.message:
-        st.caption(res.message)
+        st.caption(res.message[:1].upper() + res.message[1:])
     return peak / 3600
 
 

@@ -12,6 +12,7 @@ import streamlit as st  # noqa: TID251
 
 from gpufleet.dashboards.context import Context, chart_module
 from gpufleet.dashboards.html_table import html_table
+from gpufleet.dashboards.labels import header
 from gpufleet.dashboards.shaping import first_rows, formatted
 
 __all__ = ["available", "unavailable", "gib", "table", "csv_download", "chart_kit", "plot", "TABLE_ROWS"]
@@ -61,8 +62,10 @@ def csv_download(label: str, frame: pl.DataFrame, file_name: str, key: str) -> N
 
 def table(frame: pl.DataFrame, *, formats: Mapping[str, str] | None = None, limit: int = TABLE_ROWS,
           download: str | None = None, note: str = "") -> None:
-    """A static table of ``frame``'s first ``limit`` rows, values formatted as ``formats`` says.
+    """A static table of ``frame``'s first ``limit`` rows, values written as ``formats`` says.
 
+    Numbers ``formats`` does not name are written by :func:`labels.number`; columns are headed by
+    :func:`labels.header`.
     A table of more than ``SCROLL_ROWS`` rows scrolls inside ``TABLE_HEIGHT`` pixels.
 
     The table is one ``st.html`` element (:mod:`html_table`): ``st.dataframe``'s data grid makes a new browser
@@ -75,7 +78,7 @@ def table(frame: pl.DataFrame, *, formats: Mapping[str, str] | None = None, limi
     if cut:
         st.caption(f"{cut} {note}".strip())
     numeric = {c for c, t in shown.schema.items() if t.is_numeric()}
-    st.html(html_table(formatted(shown, formats or {}), numeric,
+    st.html(html_table(formatted(shown, formats or {}), numeric, header=header,
                        max_height=TABLE_HEIGHT if shown.height > SCROLL_ROWS else None))
     if cut:
         name = download or "gpufleet-table.csv"

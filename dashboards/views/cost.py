@@ -10,7 +10,10 @@ from gpufleet.dashboards import cached
 from gpufleet.dashboards.context import Context
 from gpufleet.dashboards.views.common import chart_kit, plot, table
 
-__all__ = ["render", "usd"]
+__all__ = ["render", "usd", "PARTS"]
+
+# the parts a chargeback total stacks from (columns ``{part}_cents``), as the chart's legend names them
+PARTS = {"cost": "direct", "idle": "idle share", "shared": "shared share"}
 
 
 def usd(cents: float) -> str:
@@ -28,7 +31,7 @@ def _chargeback(ctx: Context) -> None:
     if by == "model":
         models = charged.filter(pl.col("model") == ctx.filters.model) if ctx.filters.model else charged
         st.metric("Serving GPU cost", f"${float(models['cost_usd'].sum()):,.2f}")
-        table(models, formats={c: "${:,.4f}" for c in models.columns if "usd" in c})
+        table(models, formats={c: "{:,.4f}" for c in models.columns if "usd_per" in c} | {"cost_usd": "{:,.2f}"})
         return
     if by == "team" and ctx.filters.team:
         charged = charged.filter(pl.col("team") == ctx.filters.team)
@@ -37,11 +40,13 @@ def _chargeback(ctx: Context) -> None:
     cols[0].metric("Total cost", usd(total))
     cols[1].metric("Idle cost spread", usd(float(charged["idle_cents"].sum())))
     cols[2].metric("GPU-hours", f"{float(charged['gpu_hours'].sum()):,.0f}")
-    parts = ("cost_cents", "idle_cents", "shared_cents")
-    shown = charged.with_columns((pl.col(c) / 100).alias(c) for c in parts)
-    long = shown.unpivot(index=by, on=list(parts), variable_name="part", value_name="usd")
-    plot(ctx, chart_kit(ctx).bars(long, "usd", by, "part", order=parts, value_title="USD"))
-    table(charged, formats={c: "{:,.0f}" for c in charged.columns if c.endswith("_cents")} | {"gpu_hours": "{:,.1f}"})
+    dollars = charged.select(by, "gpu_hours", *[(pl.col(f"{p}_cents") / 100).alias(f"{p}_usd")
+                                                for p in (*PARTS, "total")])
+    long = dollars.unpivot(index=by, on=[f"{p}_usd" for p in PARTS], variable_name="part", value_name="usd") \
+        .with_columns(pl.col("part").str.strip_suffix("_usd").replace(PARTS))
+    plot(ctx, chart_kit(ctx).bars(long, "usd", by, "part", order=list(PARTS.values()), value_title="USD"))
+    table(dollars, formats={c: "{:,.2f}" for c in dollars.columns if c.endswith("_usd")} | {"gpu_hours": "{:,.1f}"},
+          download=f"gpufleet-chargeback-{by}.csv")
 
 
 def _whatif(ctx: Context) -> None:

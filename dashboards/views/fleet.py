@@ -25,7 +25,8 @@ COUNT_FORMATS = {s: "{:,.0f}" for s in (*SEVERITIES, "total")}
 def _states(ctx: Context, by_model: pl.DataFrame) -> None:
     st.subheader("GPUs by model and state")
     long = by_model.unpivot(index="gpu_model", on=list(STATES), variable_name="state", value_name="gpus")
-    plot(ctx, chart_kit(ctx).bars(long, "gpus", "gpu_model", "state", order=STATES, colors=COLORS))
+    plot(ctx, chart_kit(ctx).bars(long, "gpus", "gpu_model", "state", order=STATES, colors=COLORS,
+                                  value_title="GPUs"))
     table(by_model)
 
 

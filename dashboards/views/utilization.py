@@ -30,8 +30,8 @@ def render(ctx: Context) -> None:
     cols[1].metric("Used GPU-hours", f"{used:,.0f}")
     cols[2].metric("Efficiency", f"{used / alloc:.0%}" if alloc else "-")
     long = groups.unpivot(index=by, on=["allocated_gpu_hours", "used_gpu_hours"], variable_name="kind",
-                         value_name="gpu_hours")
-    plot(ctx, chart_kit(ctx).bars(long, "gpu_hours", by, "kind", order=("allocated_gpu_hours", "used_gpu_hours"),
+                         value_name="gpu_hours").with_columns(pl.col("kind").str.strip_suffix("_gpu_hours"))
+    plot(ctx, chart_kit(ctx).bars(long, "gpu_hours", by, "kind", order=("allocated", "used"),
                                   grouped=True, value_title="GPU-hours"))
     table(groups, formats={"allocated_gpu_hours": "{:,.1f}", "used_gpu_hours": "{:,.1f}", "efficiency": "{:.0%}"})
     st.subheader("Idle and under-used GPUs")
@@ -40,4 +40,4 @@ def render(ctx: Context) -> None:
         st.success("Every allocated GPU is busy enough: nothing to reclaim.", icon=":material/check_circle:")
         return
     st.metric("Monthly savings if applied", f"${float(recs['monthly_savings_usd'].sum()):,.0f}")
-    table(recs, formats={"monthly_savings_usd": "${:,.2f}"}, download="gpufleet-recommendations.csv")
+    table(recs, formats={"monthly_savings_usd": "{:,.2f}"}, download="gpufleet-recommendations.csv")

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 from gpufleet.core.simfleet import FleetConfig, SimulatedFleet
+from gpufleet.core.simfleet.topology import Workload
 from gpufleet.exporters.collector import GpuCollector, PodRef
 from gpufleet.exporters.sampler import Sampler
 from gpufleet.exporters.sim import SimBackend
@@ -49,6 +50,11 @@ class FleetServer:
             container = w.kind if w.kind != "inference" else (w.engine or "server")
             out.setdefault(uuid, []).append(PodRef(w.namespace, pod, container))
         return out
+
+    def holders(self) -> list[tuple[Workload, str]]:
+        """The (workload, pod) holding each allocated GPU now."""
+        with self.lock:
+            return list(self.fleet.holders.values())
 
     def render(self, name: str) -> str:
         with self.lock:

@@ -62,11 +62,11 @@ def shown_table(page, index: int = 0) -> list[dict[str, str]]:
 
 
 def shown_metrics(page) -> dict[str, str]:
-    out = {}
-    for m in page.locator('[data-testid="stMetric"]').all():
-        label = m.locator('[data-testid="stMetricLabel"]').inner_text().strip()
-        out[label] = m.locator('[data-testid="stMetricValue"]').inner_text().strip()
-    return out
+    """Every metric tile's label and value, read in one pass over the DOM so a redraw cannot pair them wrongly."""
+    return page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('[data-testid=\"stMetric\"]')].map(m => ["
+        "m.querySelector('[data-testid=\"stMetricLabel\"]')?.innerText.trim(),"
+        "m.querySelector('[data-testid=\"stMetricValue\"]')?.innerText.trim()]))")
 
 
 @pytest.mark.parametrize("name", PAGES)
@@ -88,12 +88,12 @@ def test_every_page_renders_the_analytics_numbers(browser, streamlit_url, expect
         # metrics render one by one: wait until every expected label is on the page
         for label in expected[name]:
             page.locator('[data-testid="stMetricLabel"]', has_text=label).first.wait_for(timeout=60_000)
-        # a tile can be redrawn between the waits above and the read: read again until every label is there
+        # tiles can be redrawn after the waits above: read until every label is there and two reads agree
         deadline = time.monotonic() + 30
-        shown = shown_metrics(page)
-        while not expected[name].keys() <= shown.keys() and time.monotonic() < deadline:
+        before, shown = {}, shown_metrics(page)
+        while (not expected[name].keys() <= shown.keys() or shown != before) and time.monotonic() < deadline:
             page.wait_for_timeout(250)
-            shown = shown_metrics(page)
+            before, shown = shown, shown_metrics(page)
         for label, value in expected[name].items():
             assert shown.get(label) == value, (name, label, shown)
         assert "range=all" in page.url
@@ -109,10 +109,12 @@ def test_cost_table_lists_every_team_with_the_analytics_total(browser, streamlit
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(f"{streamlit_url}/cost?range=all", wait_until="domcontentloaded")
-        page.locator(f".{CLASS}").first.wait_for(timeout=60_000)
+        # the chargeback table is the one headed by Team (it is drawn after the page's first elements)
+        page.locator(f".{CLASS} th", has_text="Team").first.wait_for(timeout=60_000)
         rows = shown_table(page)
-        assert rows and "team" in rows[0], rows[:2]
-        shown = {r["team"]: float(r["total_cents"].replace(",", "")) for r in rows}
+        assert rows and "Team" in rows[0], rows[:2]
+        # dollars with two decimals, headed by their unit
+        shown = {r["Team"]: round(float(r["Total ($)"].replace(",", "")) * 100) for r in rows}
         assert shown.keys() == chargeback.keys()
         # whole cents: a sum that lands on half a cent may round either way, depending on summation order
         assert all(abs(shown[t] - chargeback[t]) <= 0.5 + 1e-6 for t in shown), (shown, chargeback)

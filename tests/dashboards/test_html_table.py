@@ -62,3 +62,8 @@ def test_null_is_an_empty_cell_and_a_long_table_scrolls():
 def test_empty_frame_keeps_its_header():
     cells = parse(html_table(pl.DataFrame(schema={"gpu": pl.String}), set())).cells
     assert cells == [("th", "", "gpu")]
+
+
+def test_headings_come_from_the_header_function():
+    shown = pl.DataFrame({"total_usd": ["1.00"]})
+    assert parse(html_table(shown, {"total_usd"}, header=str.upper)).cells[0] == ("th", "num", "TOTAL_USD")

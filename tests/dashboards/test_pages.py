@@ -10,7 +10,7 @@ from gpufleet.analytics.cost.query import DuckDBSource
 from gpufleet.analytics.cost.report import cost_report, utilization_report
 from gpufleet.analytics.fleet import store_range
 from gpufleet.core.store import open_readonly
-from gpufleet.dashboards.queries import latency_buckets, latency_table, quantile
+from gpufleet.dashboards.queries import hourly_requests, latency_buckets, latency_table, quantile
 from gpufleet.dashboards.views.reliability import mttf_hours
 from gpufleet.dashboards.views.slos import budget_left
 
@@ -114,6 +114,18 @@ def test_capacity_page_sizes_replicas_with_the_erlang_model(demo_store):
     assert metrics(at)["Replicas needed"] == str(servers_for_slo(rate * 2, 2.0, 0.5, quantile=0.99,
                                                                  max_utilization=0.9).servers)
     assert "Forecast peak (90% upper)" in metrics(at)
+
+
+def test_request_history_holds_only_the_hours_the_window_covers_whole(src):
+    con, _ = src
+    first, last = store_range(con)  # the first scrape is 10 minutes into an hour, the last opens one
+    hist = hourly_requests(con, first, last)
+    hours = hist["ts"].to_list()
+    assert hours[0] >= first and hours[-1] + dt.timedelta(hours=1) <= last
+    assert hours[0] - first < dt.timedelta(hours=1) and last - hours[-1] <= dt.timedelta(hours=2)
+    # the newest whole hour carries a whole hour of traffic, not the one scrape of a cut hour
+    counts = hist["requests"].to_numpy()
+    assert counts[-1] > 0.5 * counts[-2]
 
 
 def test_reliability_page_counts_critical_failures(demo_store, src):

@@ -79,8 +79,14 @@ def test_live_table_lists_the_least_healthy_first_with_memory_in_gib():
 def test_formatted_writes_the_named_columns_as_text_and_keeps_nulls():
     frame = pl.DataFrame({"share": [0.5, None], "usd": [1234.5, 2.0], "n": [1, 2]})
     out = formatted(frame, {"share": "{:.0%}", "usd": "${:,.2f}", "missing": "{}"})
-    assert out.rows() == [("50%", "$1,234.50", 1), (None, "$2.00", 2)]
-    assert formatted(frame, {}) is frame
+    assert out.rows() == [("50%", "$1,234.50", "1"), (None, "$2.00", "2")]
+    assert formatted(pl.DataFrame({"team": ["ml"]}), {}).rows() == [("ml",)]
+
+
+def test_formatted_writes_other_numbers_to_three_digits_and_flags_as_yes_no():
+    frame = pl.DataFrame({"p50_s": [9.580368670649193, 0.03772242, None], "n": [1234567, 0, None],
+                          "met": [True, False, None]})
+    assert formatted(frame, {}).rows() == [("9.58", "1,234,567", "yes"), ("0.0377", "0", "no"), (None, None, None)]
 
 
 def test_formatted_writes_timestamps_to_the_minute_unless_told_otherwise():
