@@ -44,9 +44,8 @@ from typing import Any
 import httpx
 
 from gpufleet.core.simfleet import FleetConfig
-from gpufleet.dashboards.context import CHARTS
+from gpufleet.dashboards.context import CHARTS, PAGES
 from gpufleet.dashboards.launch import command, options, stop
-from gpufleet.dashboards.shell import PAGES
 from gpufleet.history import HistoryPlan, build_history
 
 TARGET_S = 2.0

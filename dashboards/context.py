@@ -14,7 +14,18 @@ from types import ModuleType
 from gpufleet.dashboards.data import StoreInfo
 from gpufleet.dashboards.filters import Filters
 
-__all__ = ["Context", "store_mtime", "resolve_db", "resolve_charts", "valid_charts", "chart_module", "CHARTS"]
+__all__ = ["Context", "store_mtime", "resolve_db", "resolve_charts", "valid_charts", "chart_module", "CHARTS", "PAGES"]
+
+# the app's pages: (title, url path, view module, icon)
+PAGES = (
+    ("Fleet", "fleet", "fleet", ":material/dns:"),
+    ("Utilization", "utilization", "utilization", ":material/speed:"),
+    ("Cost", "cost", "cost", ":material/payments:"),
+    ("SLOs", "slos", "slos", ":material/target:"),
+    ("Capacity", "capacity", "capacity", ":material/trending_up:"),
+    ("Probes", "probes", "probes", ":material/science:"),
+    ("Reliability", "reliability", "reliability", ":material/build:"),
+)
 
 # chart libraries the pages can draw with, and the module that builds each one's charts; the first is the default
 CHARTS = {"vega": "gpufleet.dashboards.charts", "plotly": "gpufleet.dashboards.plotly_charts"}

@@ -7,22 +7,12 @@ from collections.abc import Callable
 import streamlit as st  # noqa: TID251
 
 from gpufleet.dashboards import cached, warmup
-from gpufleet.dashboards.context import Context, resolve_charts, resolve_db, store_mtime
+from gpufleet.dashboards.context import PAGES, Context, resolve_charts, resolve_db, store_mtime
 from gpufleet.dashboards.data import EmptyStore, StoreError, StoreInfo
 from gpufleet.dashboards.filters import RANGES, Filters, from_query, to_query, window
 
-__all__ = ["main", "PAGES"]
+__all__ = ["main"]
 
-# (title, url path, view module, icon)
-PAGES = (
-    ("Fleet", "fleet", "fleet", ":material/dns:"),
-    ("Utilization", "utilization", "utilization", ":material/speed:"),
-    ("Cost", "cost", "cost", ":material/payments:"),
-    ("SLOs", "slos", "slos", ":material/target:"),
-    ("Capacity", "capacity", "capacity", ":material/trending_up:"),
-    ("Probes", "probes", "probes", ":material/science:"),
-    ("Reliability", "reliability", "reliability", ":material/build:"),
-)
 _ALL = "(all)"
 
 
