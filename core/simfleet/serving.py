@@ -38,6 +38,11 @@ def _lognormal_probs(bounds: tuple[float, ...], median: float, sigma: float) -> 
     return np.clip(p, 0, None) / p.clip(0, None).sum()
 
 
+def _mean(median: float, sigma: float) -> float:
+    """The mean of a lognormal distribution with this median and log-space spread."""
+    return median * math.exp(sigma * sigma / 2)
+
+
 @dataclass
 class Hist:
     bounds: tuple[float, ...]
@@ -47,11 +52,12 @@ class Hist:
     def __post_init__(self) -> None:
         self.counts = np.zeros(len(self.bounds) + 1, dtype=np.int64)
 
-    def observe(self, rng: np.random.Generator, n: int, median: float, sigma: float) -> None:
+    def observe(self, rng: np.random.Generator, n: int, median: float, sigma: float, mean: float | None = None) -> None:
+        """Count ``n`` lognormal observations; the sum grows by ``n * mean`` (by default the lognormal's mean)."""
         if n <= 0:
             return
         self.counts += rng.multinomial(n, _lognormal_probs(self.bounds, median, sigma))
-        self.total += n * median * math.exp(sigma * sigma / 2)
+        self.total += n * (mean if mean is not None else _mean(median, sigma))
 
     def cumulative(self) -> np.ndarray:
         return np.cumsum(self.counts)
@@ -102,9 +108,14 @@ class Replica:
             return
         gen = float(rng.gamma(20, gen_mean / 20)) * n
         prompt = float(rng.gamma(20, 850 / 20)) * n
-        self.ttft.observe(rng, n, ttft_median, 0.55)
-        self.e2e.observe(rng, n, e2e_median, 0.45)
-        self.queue.observe(rng, n, max(queue_median, 0.001), 0.9)
+        # a request's queue wait is part of its time to first token, which is part of its end-to-end time:
+        # the sums add up part by part, so no mean is larger than the one it is part of
+        queue_mean = _mean(max(queue_median, 0.001), 0.9)
+        ttft_mean = queue_mean + _mean(ttft_median - queue_median, 0.55)
+        e2e_mean = ttft_mean + gen_mean * _mean(itl_median, 0.25)
+        self.ttft.observe(rng, n, ttft_median, 0.55, ttft_mean)
+        self.e2e.observe(rng, n, e2e_median, 0.45, e2e_mean)
+        self.queue.observe(rng, n, max(queue_median, 0.001), 0.9, queue_mean)
         self.tpot.observe(rng, n, itl_median, 0.25)
         self.itl.observe(rng, max(int(gen) - n, 0), itl_median, 0.4)
         self.prompt_tokens += round(prompt)

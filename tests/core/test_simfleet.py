@@ -67,6 +67,19 @@ def test_engine_counters_only_grow_and_latency_grows_with_load():
     assert p_fast(0.5) > p_fast(1.9)
 
 
+@pytest.mark.parametrize("load", [0.5, 1.0, 3.0])
+def test_latency_sums_add_up_part_by_part(load):
+    """Queue wait is part of the time to first token, which is part of the end-to-end time, also in overload."""
+    import numpy as np
+
+    from gpufleet.core.simfleet.serving import Replica
+    r = Replica(capacity_rps=4, base_rps=2, params_b=32)
+    rng = np.random.default_rng(1)
+    for hour in range(24):
+        r.step(rng, START + hour * 3600, 3600, load_factor=load)
+    assert 0 < r.queue.total < r.ttft.total < r.e2e.total
+
+
 def test_diurnal_peak_and_weekend():
     monday = 1_767_571_200.0  # 2026-01-05 00:00 UTC, a Monday
     assert diurnal(monday + 15 * 3600) > 1.4 > 0.5 > diurnal(monday + 3 * 3600)
