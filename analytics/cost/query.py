@@ -23,6 +23,7 @@ SERVING_METRICS = ("gpufleet_serving_prompt_tokens_total", "gpufleet_serving_gen
                    "gpufleet_serving_request_prefill_time_seconds_sum",
                    "gpufleet_serving_request_decode_time_seconds_sum",
                    "gpufleet_serving_time_to_first_token_seconds_sum",
+                   "gpufleet_serving_request_queue_time_seconds_sum",
                    "gpufleet_serving_e2e_request_latency_seconds_sum")
 
 

@@ -11,7 +11,7 @@ from gpufleet.analytics.cost.anomaly import CostAnomaly, bucket_costs, detect_an
 from gpufleet.analytics.cost.focus import focus_rows
 from gpufleet.analytics.cost.pricing import Catalog, price_rows
 from gpufleet.analytics.cost.query import CostSource
-from gpufleet.analytics.cost.tokens import token_cost
+from gpufleet.analytics.cost.tokens import compute_times, token_cost
 from gpufleet.analytics.cost.whatif import break_even_utilization, compare_pricing, rightsize
 from gpufleet.analytics.utilization.efficiency import gpu_activity, utilization_by
 from gpufleet.analytics.utilization.recommend import Recommendation, per_pod_gpu_use, recommend
@@ -62,15 +62,15 @@ def model_cost_report(src: CostSource, catalog: Catalog, window: dt.timedelta,
     per_model = wide.group_by("model").agg(
         cost_usd=pl.col("cost_usd").sum(), prompt=col("prompt_tokens_total").sum(),
         cached=col("prefix_cache_hit_tokens_total").sum(), output=col("generation_tokens_total").sum(),
-        requests=col("requests_total").sum(),
-        prefill=pl.when(col("request_prefill_time_seconds_sum").sum() > 0)
-        .then(col("request_prefill_time_seconds_sum").sum()).otherwise(col("time_to_first_token_seconds_sum").sum()),
-        e2e=col("e2e_request_latency_seconds_sum").sum(), decode_direct=col("request_decode_time_seconds_sum").sum())
+        requests=col("requests_total").sum(), prefill=col("request_prefill_time_seconds_sum").sum(),
+        decode=col("request_decode_time_seconds_sum").sum(), ttft=col("time_to_first_token_seconds_sum").sum(),
+        queue=col("request_queue_time_seconds_sum").sum(), e2e=col("e2e_request_latency_seconds_sum").sum())
     rows = []
     for r in per_model.iter_rows(named=True):
-        decode = r["decode_direct"] or max(r["e2e"] - r["prefill"], 0.0)
+        prefill, decode = compute_times(prefill_s=r["prefill"], decode_s=r["decode"], ttft_s=r["ttft"],
+                                        queue_s=r["queue"], e2e_s=r["e2e"])
         tc = token_cost(r["cost_usd"], prompt_tokens=r["prompt"], cached_tokens=r["cached"],
-                        output_tokens=r["output"], prefill_s=r["prefill"], decode_s=decode,
+                        output_tokens=r["output"], prefill_s=prefill, decode_s=decode,
                         requests=r["requests"], goodput_requests=(goodput or {}).get(r["model"]))
         rows.append({"model": r["model"], "cost_usd": tc.cost_usd, "usd_per_1m_tokens": tc.usd_per_1m,
                      "input_usd_per_1m": tc.input_usd_per_1m, "output_usd_per_1m": tc.output_usd_per_1m,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["TokenCost", "cost_per_million", "token_cost"]
+__all__ = ["TokenCost", "cost_per_million", "token_cost", "compute_times"]
 
 
 def cost_per_million(usd: float, tokens: float) -> float:
@@ -45,3 +45,16 @@ def token_cost(cost_usd: float, *, prompt_tokens: float, cached_tokens: float, o
     return TokenCost(cost_usd, per(in_usd, inp), per(out_usd, output_tokens), per(cost_usd, inp + output_tokens),
                      cost_usd / requests if requests > 0 else None,
                      cost_usd / goodput_requests if goodput_requests else None)
+
+
+def compute_times(*, prefill_s: float, decode_s: float, ttft_s: float, queue_s: float, e2e_s: float
+                  ) -> tuple[float, float]:
+    """Seconds of prefill and of decode compute, from an engine's histogram sums over the same requests.
+
+    An engine that reports prefill and decode time (vLLM) is taken at its word. Otherwise prefill is the time
+    to first token less the time queued (a request waiting in an overloaded queue is not being computed), and
+    decode is what follows the first token.
+    """
+    prefill = prefill_s if prefill_s > 0 else max(ttft_s - queue_s, 0.0)
+    decode = decode_s if decode_s > 0 else max(e2e_s - ttft_s, 0.0)
+    return prefill, decode

@@ -2,7 +2,7 @@ import polars as pl
 import pytest
 
 from gpufleet.analytics.cost.energy import energy_report
-from gpufleet.analytics.cost.tokens import cost_per_million, token_cost
+from gpufleet.analytics.cost.tokens import compute_times, cost_per_million, token_cost
 from gpufleet.analytics.cost.whatif import break_even_utilization, compare_pricing, rightsize
 
 
@@ -19,6 +19,16 @@ def test_input_output_split_by_prefill_and_decode_time_without_cached_tokens():
     assert tc.usd_per_1m == pytest.approx(2.0)
     assert tc.usd_per_request == pytest.approx(0.01)
     assert tc.usd_per_goodput_request == pytest.approx(0.0125)
+
+
+def test_compute_times_take_the_engine_at_its_word():
+    assert compute_times(prefill_s=100, decode_s=300, ttft_s=900, queue_s=700, e2e_s=2000) == (100, 300)
+
+
+def test_compute_times_leave_the_queue_out_of_prefill_when_the_engine_does_not_split():
+    # SGLang in overload: 10,000 s to first token of which 9,000 s queued, then 3,000 s of decode
+    assert compute_times(prefill_s=0, decode_s=0, ttft_s=10_000, queue_s=9_000, e2e_s=13_000) == (1_000, 3_000)
+    assert compute_times(prefill_s=0, decode_s=0, ttft_s=5, queue_s=0, e2e_s=4) == (5, 0)
 
 
 def test_no_tokens_is_an_error():
