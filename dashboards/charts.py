@@ -75,7 +75,8 @@ def forecast_band(history: pl.DataFrame, future: pl.DataFrame, *, value_title: s
                   height: int = 320) -> alt.LayerChart:
     """The history line (``ts``, ``requests``), the forecast's mean line and its ``lower``-``upper`` band."""
     hist = alt.Chart(history.select("ts", "requests")).mark_line(color="#2563eb").encode(
-        x=alt.X("ts:T", title=None), y=alt.Y("requests:Q", title=value_title),
+        # a nice domain starts on a tick boundary, so a midnight tick (labelled with its day) is drawn
+        x=alt.X("ts:T", title=None, scale=alt.Scale(nice=True)), y=alt.Y("requests:Q", title=value_title),
         tooltip=[alt.Tooltip("ts:T", format="%Y-%m-%d %H:%M"), alt.Tooltip("requests:Q", format=",.0f")])
     fut = alt.Chart(future.select("ts", "mean", "lower", "upper"))
     band = fut.mark_area(opacity=0.25, color="#f59e0b").encode(x="ts:T", y="lower:Q", y2="upper:Q")
