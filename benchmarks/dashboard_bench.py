@@ -45,7 +45,7 @@ from typing import Any
 import httpx
 
 from gpufleet.core.simfleet import FleetConfig
-from gpufleet.dashboards.context import CHARTS, PAGES
+from gpufleet.dashboards.context import CHARTS, DEFAULT_CHARTS, PAGES
 from gpufleet.dashboards.launch import command, options, stop
 from gpufleet.history import HistoryPlan, build_history
 
@@ -273,7 +273,7 @@ def main() -> int:
     ap.add_argument("--range", default="all", help="time-range filter the pages are opened with")
     ap.add_argument("--no-warm", action="store_true",
                     help="turn off the app's warm-up (at server start and after a session's first page)")
-    ap.add_argument("--charts", default="vega", choices=tuple(CHARTS),
+    ap.add_argument("--charts", default=DEFAULT_CHARTS, choices=tuple(CHARTS),
                     help="the chart library the app is started with (gpufleet dashboard --charts)")
     ap.add_argument("--cold-reps", type=int, default=3,
                     help="first-ever visits per page from a cold browser, taken round-robin over the pages and the "
@@ -325,8 +325,8 @@ def main() -> int:
             cold_runs: list[list[float]] = [[] for _ in PAGES]
             cold_floor = []
             for _ in range(args.cold_reps):
-                for runs, (i, (title, *_)) in zip(cold_runs, enumerate(PAGES), strict=True):
-                    runs.append(_cold_tab(browser, _url(base, i, args.range), title))
+                for i, (title, *_) in enumerate(PAGES):
+                    cold_runs[i].append(_cold_tab(browser, _url(base, i, args.range), title))
                 cold_floor.append(_cold_tab(browser, bare_url, "Bare"))
             browser.close()
             loads.append(_load())

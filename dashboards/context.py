@@ -14,7 +14,8 @@ from types import ModuleType
 from gpufleet.dashboards.data import StoreInfo
 from gpufleet.dashboards.filters import Filters
 
-__all__ = ["Context", "store_mtime", "resolve_db", "resolve_charts", "valid_charts", "chart_module", "CHARTS", "PAGES"]
+__all__ = ["Context", "store_mtime", "resolve_db", "resolve_charts", "valid_charts", "chart_module", "CHARTS",
+           "DEFAULT_CHARTS", "PAGES"]
 
 # the app's pages: (title, url path, view module, icon)
 PAGES = (
@@ -29,6 +30,7 @@ PAGES = (
 
 # chart libraries the pages can draw with, and the module that builds each one's charts; the first is the default
 CHARTS = {"vega": "gpufleet.dashboards.charts", "plotly": "gpufleet.dashboards.plotly_charts"}
+DEFAULT_CHARTS = next(iter(CHARTS))
 
 
 def _app_option(flag: str, env: str, argv: list[str] | None) -> str | None:
@@ -58,7 +60,7 @@ def resolve_charts(argv: list[str] | None = None) -> str:
 
     Raises ValueError naming a value that is not one of :data:`CHARTS`.
     """
-    return valid_charts(_app_option("--charts", "GPUFLEET_DASHBOARD_CHARTS", argv) or next(iter(CHARTS)))
+    return valid_charts(_app_option("--charts", "GPUFLEET_DASHBOARD_CHARTS", argv) or DEFAULT_CHARTS)
 
 
 def chart_module(name: str) -> ModuleType:
@@ -82,4 +84,4 @@ class Context:
     filters: Filters
     start: datetime
     end: datetime
-    charts: str = "vega"  # the chart library, one of CHARTS
+    charts: str = DEFAULT_CHARTS  # the chart library, one of CHARTS

@@ -40,7 +40,8 @@ def header(name: str) -> str:
     if unit is not None:
         words = words[:-1]
     text = " ".join(_WORDS.get(w, w) for w in words).replace("GPU hours", "GPU-hours")
-    text = text[:1].upper() + text[1:] if text[:1].islower() and not _is_code(text) else text
+    if not _is_code(text):
+        text = text[:1].upper() + text[1:]
     return f"{text} ({unit})" if unit else text
 
 

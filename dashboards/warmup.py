@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TextIO
 
 from gpufleet.dashboards import queries, results
-from gpufleet.dashboards.context import chart_module, store_mtime
+from gpufleet.dashboards.context import DEFAULT_CHARTS, chart_module, store_mtime
 from gpufleet.dashboards.filters import RANGES, Filters, window
 from gpufleet.dashboards.memo import MEMO
 
@@ -52,7 +52,7 @@ def preload(names: Sequence[str] = PRELOAD) -> list[str]:
     return skipped
 
 
-def _preload_charts(charts: str = "vega") -> None:
+def _preload_charts(charts: str = DEFAULT_CHARTS) -> None:
     """Build and serialise one tiny chart of the app's library.
 
     The first chart in a process loads Altair's schema or Plotly's validators (~0.1-0.5 s).
@@ -117,7 +117,7 @@ def _claim(db: str, mtime: float, start: datetime, end: datetime) -> bool:
     return True
 
 
-def warm(db: str, mtime: float, start: datetime, end: datetime, charts: str = "vega") -> bool:
+def warm(db: str, mtime: float, start: datetime, end: datetime, charts: str = DEFAULT_CHARTS) -> bool:
     """Start computing the default views of every page for this window, once per store version and window.
 
     Frames of older versions of the same store are dropped from the memo first. Returns whether a new
@@ -141,7 +141,7 @@ def parse_ranges(text: str) -> list[str]:
 
 
 def warm_store(db: str, ranges: Sequence[str], log: TextIO = sys.stderr, clock: Callable[[], float] = time.perf_counter,
-               charts: str = "vega") -> list[tuple[datetime, datetime]]:
+               charts: str = DEFAULT_CHARTS) -> list[tuple[datetime, datetime]]:
     """Warm every page's default view of each range's window (newest data, no other filter), in this thread.
 
     Logs one line per window and a last line holding ``warm-up done``; returns the windows warmed (a window

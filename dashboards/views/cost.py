@@ -10,7 +10,7 @@ from gpufleet.dashboards import cached
 from gpufleet.dashboards.context import Context
 from gpufleet.dashboards.views.common import chart_kit, plot, table
 
-__all__ = ["render", "usd", "PARTS"]
+__all__ = ["render", "usd"]
 
 # the parts a chargeback total stacks from (columns ``{part}_cents``), as the chart's legend names them
 PARTS = {"cost": "direct", "idle": "idle share", "shared": "shared share"}
