@@ -230,10 +230,11 @@ class GpuCollector:
         alloc: list[tuple[dict[str, str], float]] = []
         no: tuple[tuple[str, str], ...] = ()
         for state in snap.gpus:
+            # the kubelet still holds a lost GPU for its pod, which goes on paying for it: the allocation stays
+            pods, mig_pods = self._pods(state, attribution, alloc)
             if not state.up:
                 continue
             ident = state.identity
-            pods, mig_pods = self._pods(state, attribution, alloc)
             pre_n, pre_d = self._prefixes(ident, pods)
             bare_n, bare_d = self._prefixes(ident) if pods else (pre_n, pre_d)
             for s in (*state.fast, *state.slow):

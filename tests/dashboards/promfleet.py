@@ -29,7 +29,9 @@ class FleetServer:
         self.samplers: dict[str, tuple[Sampler, GpuCollector]] = {}
         for i, node in enumerate(self.fleet.topo.nodes):
             backend = SimBackend(self.fleet, i, clock=self.clock, start=t0, step_s=1.0)
-            sampler = Sampler(backend, xid_timeout=0.0)
+            # no wall-clock GPM window: a scrape samples under the server's lock, and a one-second wait per node
+            # there queued the other scrapes past Prometheus' timeout on a loaded machine
+            sampler = Sampler(backend, xid_timeout=0.0, gpm_interval=0.0)
             sampler.start_backend()
             collector = GpuCollector(sampler.snapshot, hostname=node.name, dialects=("native",),
                                      attribution=self._attribution)

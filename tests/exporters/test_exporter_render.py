@@ -169,6 +169,24 @@ def test_time_sliced_gpu_is_shared_not_duplicated() -> None:
     assert shares == [("p1", pytest.approx(1 / 3)), ("p2", pytest.approx(1 / 3)), ("p3", pytest.approx(1 / 3))]
 
 
+def test_a_lost_gpu_keeps_its_pod_allocation_but_no_readings() -> None:
+    from dataclasses import replace
+
+    backend, snap = snapshot(gpus=2)
+    lost = replace(snap, gpus=[replace(snap.gpus[0], up=False), snap.gpus[1]])
+    holders = {backend.gpus[0].uuid: [PodRef("research", "train-0", "trainer")],
+               backend.gpus[1].uuid: [PodRef("serving", "llm-0", "vllm")]}
+    text = GpuCollector(lambda: lost, hostname="node-a", attribution=lambda: holders).render_text().decode()
+    samples = parse(text).samples
+    alloc = sorted((labels(s)["gpu"], labels(s)["pod"], s.value) for s in samples
+                   if s.name == "gpufleet_gpu_pod_allocation")
+    assert alloc == [("0", "train-0", 1.0), ("1", "llm-0", 1.0)]  # the pod still pays for the GPU it holds
+    power = {labels(s)["gpu"] for s in samples if s.name == "gpufleet_gpu_power_watts"}
+    assert power == {"1"}
+    up = {labels(s)["gpu"]: s.value for s in samples if s.name == "gpufleet_gpu_up"}
+    assert up == {"0": 0.0, "1": 1.0}
+
+
 def test_a_failing_attribution_or_extra_source_never_breaks_the_scrape() -> None:
     _, snap = snapshot(gpus=1)
 
