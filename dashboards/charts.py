@@ -16,6 +16,7 @@ import polars as pl
 __all__ = ["bars", "time_bars", "forecast_band", "ROW_HEIGHT"]
 
 ROW_HEIGHT = 36  # pixels per category of a horizontal bar chart
+LABEL_LIMIT = 240  # pixels of a category label before it is cut
 
 
 def _color(part: str, order: Sequence[str] | None, colors: Mapping[str, str] | None) -> alt.Color:
@@ -45,7 +46,8 @@ def bars(frame: pl.DataFrame, value: str, category: str, part: str, *, order: Se
     enc: dict[str, object] = {
         "x": alt.X(f"{value}:Q", title=value_title if value_title is not None else value,
                    stack=None if grouped else "zero"),
-        "y": alt.Y(f"{category}:N", title=None, sort=None),
+        # whole GPU model and team names, which the theme's default cut short
+        "y": alt.Y(f"{category}:N", title=None, sort=None, axis=alt.Axis(labelLimit=LABEL_LIMIT)),
         "color": _color(part, order, colors),
         "order": alt.Order("_rank:Q"),
         "tooltip": [alt.Tooltip(f"{category}:N"), alt.Tooltip(f"{part}:N"), alt.Tooltip(f"{value}:Q", format=",.2f")],

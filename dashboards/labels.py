@@ -8,8 +8,9 @@ no format was given for with three significant digits (``0.0377``, ``9.58``, ``5
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
-__all__ = ["header", "number"]
+__all__ = ["duration", "header", "number"]
 
 # words written as people write them
 _WORDS = {
@@ -62,3 +63,14 @@ def number(value: float) -> str:
         return f"{value:,.0f}"
     decimals = min(6, max(1, 2 - math.floor(math.log10(size))))
     return f"{value:.{decimals}f}"
+
+
+def duration(span: timedelta) -> str:
+    """A window's length as people say it, to the minute: ``1 day 23 h 50 min``, ``6 h``, ``0 min``."""
+    minutes = round(span.total_seconds() / 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{days} day{'s' if days != 1 else ''}"] if days else []
+    parts += [f"{hours} h"] if hours else []
+    parts += [f"{mins} min"] if mins else []
+    return " ".join(parts) or "0 min"

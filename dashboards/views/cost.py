@@ -8,6 +8,7 @@ import streamlit as st  # noqa: TID251
 from gpufleet.analytics.cost.whatif import compare_pricing
 from gpufleet.dashboards import cached
 from gpufleet.dashboards.context import Context
+from gpufleet.dashboards.labels import duration
 from gpufleet.dashboards.views.common import chart_kit, plot, table
 
 __all__ = ["render", "usd"]
@@ -88,7 +89,7 @@ def _energy(ctx: Context) -> None:
 def render(ctx: Context) -> None:
     """Draw the Cost page."""
     st.header("Cost")
-    st.caption(f"Window of {ctx.end - ctx.start} ending at the newest hour of allocations.")
+    st.caption(f"Window of {duration(ctx.end - ctx.start)} ending at the newest hour of allocations.")
     _chargeback(ctx)
     _whatif(ctx)
     _energy(ctx)

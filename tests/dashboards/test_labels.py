@@ -1,8 +1,9 @@
 import math
+from datetime import timedelta
 
 import pytest
 
-from gpufleet.dashboards.labels import header, number
+from gpufleet.dashboards.labels import duration, header, number
 
 
 @pytest.mark.parametrize(("name", "heading"), [
@@ -38,3 +39,14 @@ def test_header_reads_as_people_write_it(name, heading):
 ])
 def test_number_keeps_three_significant_digits_without_exponents(value, text):
     assert number(value) == text
+
+
+@pytest.mark.parametrize(("span", "text"), [
+    (timedelta(days=1, hours=23, minutes=50), "1 day 23 h 50 min"),
+    (timedelta(days=30), "30 days"),
+    (timedelta(hours=6), "6 h"),
+    (timedelta(seconds=89), "1 min"),
+    (timedelta(0), "0 min"),
+])
+def test_a_window_reads_in_days_hours_and_minutes(span, text):
+    assert duration(span) == text
