@@ -129,4 +129,6 @@ def register(app: typer.Typer, report_app: typer.Typer) -> None:
                "nodes": [dataclasses.asdict(n) for n in r.nodes],
                "summary": {"gpu_hours": r.gpu_hours, "interruptions": r.interruptions,
                            "gpu_mttf_hours": r.gpu_mttf_hours, "job_gpus": r.job_gpus,
-                           "job_mttf_hours": r.job_mttf_hours, "ettr": r.ettr, "notes": list(r.notes)}}, as_json)
+                           "job_mttf_hours": r.job_mttf_hours, "ettr": r.ettr,
+                           "young_interval_s": r.young_interval_s, "young_ettr": r.young_ettr,
+                           "notes": list(r.notes)}}, as_json)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from gpufleet.analytics.reliability.goodput import ettr
+from gpufleet.analytics.reliability.goodput import ettr, young_interval_s
 from gpufleet.analytics.reliability.mttf import failure_rate, job_mttf_hours, mttf_hours
 from gpufleet.analytics.reliability.taxonomy import CATEGORIES, category_of
 
@@ -42,7 +42,11 @@ class NodeReliability:
 
 @dataclass(frozen=True)
 class ReliabilityReport:
-    """The whole report; MTTFs in hours, ETTR for ``job_gpus`` GPUs."""
+    """The whole report; MTTFs in hours, ETTR for ``job_gpus`` GPUs.
+
+    ``ettr`` is at the given checkpoint interval; ``young_ettr`` at Young's interval ``young_interval_s`` for the
+    job's MTTF (None without failures, where any interval is as good).
+    """
 
     categories: tuple[CategoryCount, ...]
     nodes: tuple[NodeReliability, ...]
@@ -52,6 +56,10 @@ class ReliabilityReport:
     job_gpus: int
     job_mttf_hours: float
     ettr: float | None
+    checkpoint_interval_s: float = 1800.0
+    restart_s: float = 600.0
+    young_interval_s: float | None = None
+    young_ettr: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -104,11 +112,16 @@ def reliability_report(con: duckdb.DuckDBPyConnection, period: str = "day", job_
     notes: list[str] = []
     if gpu_hours <= 0:
         notes.append("no node inventory with a time span: MTTF cannot be computed")
-        return ReliabilityReport(cats, nodes, 0.0, total, math.nan, job_gpus, math.nan, None, tuple(notes))
+        return ReliabilityReport(cats, nodes, 0.0, total, math.nan, job_gpus, math.nan, None,
+                                 checkpoint_interval_s, restart_s, notes=tuple(notes))
     rate = failure_rate(total, gpu_hours)
     job_mttf = job_mttf_hours(rate, job_gpus)
     e = ettr(job_mttf * 3600, checkpoint_interval_s, restart_s, checkpoint_cost_s)
+    young = young_ettr = None
+    if math.isfinite(job_mttf) and checkpoint_cost_s > 0:
+        young = young_interval_s(job_mttf * 3600, checkpoint_cost_s)
+        young_ettr = ettr(job_mttf * 3600, young, restart_s, checkpoint_cost_s)
     if total == 0:
         notes.append("no interruptions in the window: MTTF is a lower bound")
     return ReliabilityReport(cats, nodes, gpu_hours, total, mttf_hours(total, gpu_hours), job_gpus, job_mttf, e,
-                             tuple(notes))
+                             checkpoint_interval_s, restart_s, young, young_ettr, tuple(notes))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import polars as pl
 import streamlit as st  # noqa: TID251
 
 from gpufleet.dashboards import cached
 from gpufleet.dashboards.context import Context
+from gpufleet.dashboards.labels import duration
 from gpufleet.dashboards.views.common import table
 from gpufleet.dashboards.warmup import JOB_GPUS
 
@@ -30,6 +32,12 @@ def _report(ctx: Context) -> None:
     c[2].metric(f"MTTF of a {rep.job_gpus}-GPU job",
                 f"{rep.job_mttf_hours:,.1f} h" if math.isfinite(rep.job_mttf_hours) else "none seen")
     c[3].metric("ETTR", f"{rep.ettr:.1%}" if rep.ettr is not None else "-")
+    every = f"checkpoints every {duration(timedelta(seconds=rep.checkpoint_interval_s))}"
+    caption = f"ETTR with {every} and {duration(timedelta(seconds=rep.restart_s))} to restart after a failure."
+    if rep.young_interval_s is not None and rep.young_ettr is not None:
+        caption += (f" At this failure rate, checkpoints every {duration(timedelta(seconds=rep.young_interval_s))}"
+                    f" (Young's interval) would give {rep.young_ettr:.1%}.")
+    st.caption(caption)
     cats = pl.DataFrame([vars(x) for x in rep.categories]) if rep.categories else pl.DataFrame()
     if cats.height:
         table(cats.group_by("category").agg(pl.col("interruptions").sum(), pl.col("warnings").sum())

@@ -171,3 +171,7 @@ def test_reliability_page_shows_the_reliability_report(demo_store, src):
     shown = metrics(at)
     assert shown["Interruptions"] == f"{rep.interruptions:,}"
     assert shown["ETTR"] == (f"{rep.ettr:.1%}" if rep.ettr is not None else "-")
+    captions = " ".join(c.value for c in at.caption)
+    assert "checkpoints every 30 min and 10 min to restart" in captions
+    if rep.young_ettr is not None:
+        assert f"(Young's interval) would give {rep.young_ettr:.1%}" in captions

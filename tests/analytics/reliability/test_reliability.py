@@ -96,6 +96,10 @@ def test_simulated_faults_appear_with_their_taxonomy(fleet_store) -> None:
     assert report.gpu_hours == pytest.approx(sum(n.gpus * n.hours for n in report.nodes))
     assert report.gpu_mttf_hours == pytest.approx(report.gpu_hours / report.interruptions)
     assert report.job_mttf_hours == pytest.approx(report.gpu_mttf_hours / 1024)
+    # the checkpoint interval that suits this failure rate, beside the configured one
+    mttf_s = report.job_mttf_hours * 3600
+    assert report.young_interval_s == pytest.approx(young_interval_s(mttf_s, 30.0))
+    assert report.young_ettr == pytest.approx(ettr(mttf_s, report.young_interval_s, 600.0, 30.0))
     assert sum(n.interruptions for n in report.nodes) == report.interruptions
 
 
@@ -106,6 +110,6 @@ def test_report_reliability_cli(fleet_store) -> None:
     cats = {c["category"] for c in data["interruptions by class"]}
     assert cats <= set(CATEGORIES) and "HBM" in cats
     assert data["summary"]["job_gpus"] == 8
-    assert 0 <= data["summary"]["ettr"] <= 1
+    assert 0 <= data["summary"]["ettr"] <= 1 and 0 <= data["summary"]["young_ettr"] <= 1
     res = CliRunner().invoke(app, ["report", "reliability", "--db", str(fleet_store), "--period", "month"])
     assert res.exit_code == 2 and "period must be hour, day or week" in " ".join(res.output.split())
