@@ -45,7 +45,7 @@ class ReliabilityReport:
     """The whole report; MTTFs in hours, ETTR for ``job_gpus`` GPUs.
 
     ``ettr`` is at the given checkpoint interval; ``young_ettr`` at Young's interval ``young_interval_s`` for the
-    job's MTTF (None without failures, where any interval is as good).
+    job's MTTF (None without failures or with free checkpoints, where Young's rule says nothing).
     """
 
     categories: tuple[CategoryCount, ...]
@@ -56,8 +56,8 @@ class ReliabilityReport:
     job_gpus: int
     job_mttf_hours: float
     ettr: float | None
-    checkpoint_interval_s: float = 1800.0
-    restart_s: float = 600.0
+    checkpoint_interval_s: float
+    restart_s: float
     young_interval_s: float | None = None
     young_ettr: float | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
