@@ -10,6 +10,7 @@ import streamlit as st  # noqa: TID251
 from gpufleet.analytics.capacity.erlang import servers_for_slo
 from gpufleet.dashboards import cached
 from gpufleet.dashboards.context import Context
+from gpufleet.dashboards.labels import header
 from gpufleet.dashboards.views.common import chart_kit, plot
 
 __all__ = ["render"]
@@ -31,7 +32,7 @@ def _forecast(ctx: Context) -> float | None:
     c = st.columns(3)
     c[0].metric("Peak hour (history)", f"{float(hist['requests'].to_numpy().max()):,.0f} req/h")
     c[1].metric("Forecast peak (90% upper)", f"{peak:,.0f} req/h")
-    c[2].metric("Method", fc.method.replace("_", " ").capitalize())
+    c[2].metric("Method", header(fc.method))
     plot(ctx, chart_kit(ctx).forecast_band(hist, future))
     st.caption("Blue: requests per hour; orange: the forecast and its 90% interval.")
     model, base = res.backtest(fc.method), res.backtest("seasonal_naive")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import polars as pl
 import streamlit as st  # noqa: TID251
@@ -14,12 +15,28 @@ from gpufleet.dashboards.labels import duration
 from gpufleet.dashboards.views.common import table
 from gpufleet.dashboards.warmup import JOB_GPUS
 
+if TYPE_CHECKING:
+    from gpufleet.analytics.reliability.report import ReliabilityReport
+
 __all__ = ["render", "mttf_hours"]
 
 
 def mttf_hours(gpu_hours: float, failures: int) -> float | None:
     """Mean time to failure per GPU: GPU-hours observed over critical failures (None without failures)."""
     return gpu_hours / failures if failures else None
+
+
+def _ettr_terms(rep: ReliabilityReport) -> str:
+    """The checkpointing the ETTR tile assumes, and what Young's interval for this failure rate would give."""
+    def span(seconds: float) -> str:
+        return duration(timedelta(seconds=seconds))
+
+    text = f"ETTR with checkpoints every {span(rep.checkpoint_interval_s)} and {span(rep.restart_s)} to restart " \
+           "after a failure."
+    if rep.young_interval_s is not None and rep.young_ettr is not None:
+        text += (f" At this failure rate, checkpoints every {span(rep.young_interval_s)} (Young's interval) would "
+                 f"give {rep.young_ettr:.1%}.")
+    return text
 
 
 def _report(ctx: Context) -> None:
@@ -32,12 +49,7 @@ def _report(ctx: Context) -> None:
     c[2].metric(f"MTTF of a {rep.job_gpus}-GPU job",
                 f"{rep.job_mttf_hours:,.1f} h" if math.isfinite(rep.job_mttf_hours) else "none seen")
     c[3].metric("ETTR", f"{rep.ettr:.1%}" if rep.ettr is not None else "-")
-    every = f"checkpoints every {duration(timedelta(seconds=rep.checkpoint_interval_s))}"
-    caption = f"ETTR with {every} and {duration(timedelta(seconds=rep.restart_s))} to restart after a failure."
-    if rep.young_interval_s is not None and rep.young_ettr is not None:
-        caption += (f" At this failure rate, checkpoints every {duration(timedelta(seconds=rep.young_interval_s))}"
-                    f" (Young's interval) would give {rep.young_ettr:.1%}.")
-    st.caption(caption)
+    st.caption(_ettr_terms(rep))
     cats = pl.DataFrame([vars(x) for x in rep.categories]) if rep.categories else pl.DataFrame()
     if cats.height:
         table(cats.group_by("category").agg(pl.col("interruptions").sum(), pl.col("warnings").sum())
